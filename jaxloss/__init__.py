@@ -1,0 +1,51 @@
+"""jaxloss: the Keras 3 loss catalogue and more, as pure, jit-compiled JAX functions."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from ._gradients import analytic_grad as analytic_grad
+from ._gradients import grad as grad
+from ._gradients import value_and_grad as value_and_grad
+from ._registry import get as get
+
+# _regression
+from ._regression import cosine_similarity as cosine_similarity
+from ._regression import huber as huber
+from ._regression import log_cosh as log_cosh
+from ._regression import mean_absolute_error as mean_absolute_error
+from ._regression import mean_absolute_percentage_error as mean_absolute_percentage_error
+from ._regression import mean_squared_error as mean_squared_error
+from ._regression import mean_squared_logarithmic_error as mean_squared_logarithmic_error
+from ._regression import poisson as poisson
+
+# _probabilistic (imports)
+# _hinge (imports)
+# _segmentation (imports)
+# _metric (imports)
+# _sequence (imports)
+
+try:
+    __version__ = version("jaxloss")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "__version__",
+    "analytic_grad",
+    "get",
+    "grad",
+    "value_and_grad",
+    # _regression
+    "cosine_similarity",
+    "huber",
+    "log_cosh",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "mean_squared_error",
+    "mean_squared_logarithmic_error",
+    "poisson",
+    # _probabilistic (names)
+    # _hinge (names)
+    # _segmentation (names)
+    # _metric (names)
+    # _sequence (names)
+]

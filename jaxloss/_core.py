@@ -159,6 +159,11 @@ def keras_rank_rule(y_true: jax.Array, y_pred: jax.Array) -> tuple[jax.Array, ja
     return y_true, y_pred
 
 
+def abs_slope(x: jax.Array) -> jax.Array:
+    """d|x|/dx with JAX's convention at the kink (1 at 0), so closed forms equal autodiff at ties."""
+    return jnp.where(x >= 0, 1.0, -1.0).astype(x.dtype)
+
+
 def safe_where(
     cond: jax.Array, fn: Callable[[jax.Array], jax.Array], x: jax.Array, fill: float, other: Any
 ) -> jax.Array:

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from ._core import EPSILON, LossSpec, Reduction, canonical_axis, check_interval, default_prepare, register
+from ._core import EPSILON, LossSpec, Reduction, abs_slope, canonical_axis, check_interval, default_prepare, register
 
 _LOG2 = math.log(2.0)
 
@@ -75,7 +75,7 @@ def _mae(y_true, y_pred):
 
 
 def _mae_grad(y_true, y_pred):
-    return jnp.sign(y_pred - y_true) / _n(y_pred)
+    return -abs_slope(y_true - y_pred) / _n(y_pred)
 
 
 MAE = LossSpec("mean_absolute_error", "MeanAbsoluteError", _mae, {}, local_grad=_mae_grad, aliases=("mae",))
@@ -102,7 +102,7 @@ def mean_absolute_error(
     Returns:
       A scalar, or per-sample values of shape ``(...)`` for ``reduction="none"``.
 
-    Gradient: ``sign(y_pred - y_true) / d`` (0 at a tie).
+    Gradient: ``sign(y_pred - y_true) / d`` (at a tie ``-1/d``, autodiff's choice of subgradient).
 
     Example:
       >>> import jax.numpy as jnp, jaxloss
@@ -123,7 +123,8 @@ def _mape(y_true, y_pred):
 
 
 def _mape_grad(y_true, y_pred):
-    return (100.0 / _n(y_pred)) * jnp.sign(y_pred - y_true) / jnp.maximum(jnp.abs(y_true), EPSILON)
+    scale = jnp.maximum(jnp.abs(y_true), EPSILON)
+    return -(100.0 / _n(y_pred)) * abs_slope((y_true - y_pred) / scale) / scale
 
 
 MAPE = LossSpec(

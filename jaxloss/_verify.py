@@ -1,0 +1,212 @@
+"""``python -m jaxloss verify``: closed-form against autodiff gradients on local devices.
+
+For every registered loss and a representative option set, on every local
+device (or one ``--platform``), in each ``--dtype``, compare
+``analytic_grad`` with ``grad`` (``jax.grad``) and report the max absolute and
+max relative error. Exit status 1 when any row fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._gradients import analytic_grad, grad
+from ._registry import resolve
+
+Maker = Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]]
+
+
+def _real(shape):
+    return lambda r: (r.uniform(-2, 2, shape), r.uniform(-2, 2, shape))
+
+
+def _positive(shape):
+    return lambda r: (r.uniform(0.1, 3, shape), r.uniform(0.1, 3, shape))
+
+
+def _binary(shape, logits):
+    def make(r):
+        p = r.normal(0, 3, shape) if logits else r.uniform(0.02, 0.98, shape)
+        return r.integers(0, 2, shape).astype(np.float64), p
+
+    return make
+
+
+def _softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def _onehot(n, c, logits):
+    def make(r):
+        z = r.normal(0, 2, (n, c))
+        return np.eye(c)[r.integers(0, c, n)], z if logits else _softmax(z)
+
+    return make
+
+
+def _sparse(n, c, logits):
+    def make(r):
+        z = r.normal(0, 2, (n, c))
+        return r.integers(0, c, n), z if logits else _softmax(z)
+
+    return make
+
+
+def _distributions(n, c):
+    return lambda r: (_softmax(r.normal(0, 1, (n, c))), _softmax(r.normal(0, 1, (n, c))))
+
+
+def _signs(shape):
+    return lambda r: (r.choice([-1.0, 1.0], shape), r.normal(0, 1, shape))
+
+
+def _masks(shape):
+    return lambda r: (r.integers(0, 2, shape).astype(np.float64), r.uniform(0.05, 0.95, shape))
+
+
+def _ctc(b, t, c, length):
+    def make(r):
+        labels = r.integers(1, c, (b, length))
+        labels[0, length // 2 :] = 0
+        return labels, r.normal(0, 1, (b, t, c))
+
+    return make
+
+
+def _embeddings(n, d, classes):
+    def make(r):
+        x = r.normal(0, 1, (n, d))
+        return r.integers(0, classes, n), x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    return make
+
+
+# (loss, options, inputs): one representative row per loss and main option.
+ROWS: list[tuple[str, dict[str, Any], Maker]] = [
+    ("mean_squared_error", {}, _real((64, 16))),
+    ("mean_absolute_error", {}, _real((64, 16))),
+    ("mean_absolute_percentage_error", {}, _positive((64, 16))),
+    ("mean_squared_logarithmic_error", {}, _positive((64, 16))),
+    ("huber", {"delta": 0.5}, _real((64, 16))),
+    ("log_cosh", {}, _real((64, 16))),
+    ("cosine_similarity", {}, _real((64, 16))),
+    ("poisson", {}, _positive((64, 16))),
+    ("binary_crossentropy", {"from_logits": True, "label_smoothing": 0.1}, _binary((64, 16), True)),
+    ("binary_crossentropy", {}, _binary((64, 16), False)),
+    ("binary_focal_crossentropy", {"from_logits": True, "apply_class_balancing": True}, _binary((64, 16), True)),
+    ("binary_focal_crossentropy", {}, _binary((64, 16), False)),
+    ("categorical_crossentropy", {"from_logits": True, "label_smoothing": 0.1}, _onehot(64, 10, True)),
+    ("categorical_crossentropy", {}, _onehot(64, 10, False)),
+    ("categorical_focal_crossentropy", {"from_logits": True}, _onehot(64, 10, True)),
+    ("categorical_focal_crossentropy", {}, _onehot(64, 10, False)),
+    ("sparse_categorical_crossentropy", {"from_logits": True, "ignore_class": 3}, _sparse(64, 10, True)),
+    ("sparse_categorical_crossentropy", {}, _sparse(64, 10, False)),
+    ("categorical_generalized_cross_entropy", {"q": 0.5}, _sparse(64, 10, False)),
+    ("kl_divergence", {}, _distributions(64, 10)),
+    ("hinge", {}, _signs((64, 16))),
+    ("squared_hinge", {}, _signs((64, 16))),
+    ("categorical_hinge", {}, _onehot(64, 10, True)),
+    ("dice", {"axis": (1, 2)}, _masks((8, 16, 16))),
+    ("tversky", {"alpha": 0.3, "beta": 0.7, "axis": (1, 2)}, _masks((8, 16, 16))),
+    ("circle", {}, _embeddings(32, 16, 4)),
+    ("ctc", {}, _ctc(4, 20, 8, 6)),
+]
+
+# Closed form and autodiff differ only by float round-off; bfloat16 gradients are
+# rounded to 8 bits of mantissa, so they agree to about 2**-8 of the largest entry.
+TOLERANCE = {"float32": 1e-4, "bfloat16": 1.6e-2, "float16": 2e-3}
+
+
+def _cast(x: np.ndarray, dtype: str, device) -> jax.Array:
+    arr = jnp.asarray(x) if np.issubdtype(x.dtype, np.integer) else jnp.asarray(x, dtype)
+    return jax.device_put(arr, device)
+
+
+def verify_row(loss: str, options: dict[str, Any], make: Maker, device, dtype: str, seed: int = 0) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    y_true, y_pred = make(rng)
+    y_true = np.asarray(y_true)
+    if not np.issubdtype(y_true.dtype, np.integer):
+        y_true = y_true.astype(np.float32)
+    yt, yp = _cast(y_true, dtype, device), _cast(np.asarray(y_pred, np.float32), dtype, device)
+    closed = np.asarray(analytic_grad(loss, **options)(yt, yp), np.float64)
+    auto = np.asarray(grad(loss, **options)(yt, yp), np.float64)
+    err = np.abs(closed - auto)
+    scale = max(float(np.max(np.abs(auto))), np.finfo(np.float32).tiny)
+    max_abs = float(np.max(err)) if err.size else 0.0
+    max_rel = max_abs / scale
+    finite = bool(np.all(np.isfinite(closed)) and np.all(np.isfinite(auto)))
+    return {
+        "loss": loss,
+        "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items()},
+        "device": f"{device.platform}:{device.id}",
+        "device_kind": getattr(device, "device_kind", device.platform),
+        "dtype": dtype,
+        "max_abs_error": max_abs,
+        "max_rel_error": max_rel,
+        "passed": finite and max_rel <= TOLERANCE[dtype],
+    }
+
+
+def _progress(done: int, total: int, label: str, start: float) -> None:
+    width = 30
+    filled = int(width * done / max(total, 1))
+    bar = "#" * filled + "-" * (width - filled)
+    sys.stderr.write(f"\r[{bar}] {done}/{total} {time.perf_counter() - start:5.1f}s {label[:40]:<40}")
+    sys.stderr.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jaxloss verify", description=__doc__.splitlines()[0])
+    parser.add_argument("--platform", choices=["cpu", "gpu", "tpu"], default=None, help="default: every local device")
+    parser.add_argument(
+        "--dtype", action="append", choices=sorted(TOLERANCE), help="repeatable; default float32 and bfloat16"
+    )
+    parser.add_argument("--losses", default=None, help="comma-separated loss names (default: all)")
+    parser.add_argument("--json", dest="json_path", default=None, help="also write the rows as JSON to this path")
+    args = parser.parse_args(argv)
+
+    devices = jax.devices(args.platform) if args.platform else jax.local_devices()
+    dtypes = args.dtype or ["float32", "bfloat16"]
+    rows = ROWS
+    if args.losses:
+        wanted = {resolve(name)[0].name for name in args.losses.split(",")}
+        rows = [r for r in ROWS if r[0] in wanted]
+    total = len(rows) * len(devices) * len(dtypes)
+    results, start = [], time.perf_counter()
+    for device in devices:
+        for dtype in dtypes:
+            for loss, options, make in rows:
+                _progress(len(results), total, f"{loss} {dtype}", start)
+                results.append(verify_row(loss, options, make, device, dtype))
+    _progress(total, total, "done", start)
+    sys.stderr.write("\n")
+
+    header = f"{'loss':<40} {'options':<38} {'device':<8} {'dtype':<9} {'max abs err':>11} {'max rel err':>11}  result"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        opts = ",".join(f"{k}={v}" for k, v in r["options"].items())
+        print(
+            f"{r['loss']:<40} {opts[:38]:<38} {r['device']:<8} {r['dtype']:<9} "
+            f"{r['max_abs_error']:>11.2e} {r['max_rel_error']:>11.2e}  {'pass' if r['passed'] else 'FAIL'}"
+        )
+    failed = sum(not r["passed"] for r in results)
+    print(
+        f"\n{len(results) - failed} passed, {failed} failed ({time.perf_counter() - start:.1f}s, jax {jax.__version__})"
+    )
+    if args.json_path:
+        meta = {"jax": jax.__version__, "jaxlib": jax.lib.__version__ if hasattr(jax.lib, "__version__") else None}
+        with open(args.json_path, "w") as fh:
+            json.dump({"meta": meta, "rows": results}, fh, indent=2)
+    return 1 if failed else 0

@@ -8,6 +8,9 @@ rule-free formula, and finite differences (float64, second order where smooth).
 
 from __future__ import annotations
 
+import random
+import zlib
+
 import jax
 import jax.numpy as jnp
 import keras
@@ -22,6 +25,23 @@ from .cases import CASES
 from .tolerances import F32, assert_close
 
 REDUCTION_IDS = [str(r) for r in REDUCTIONS]
+# CI runs a seeded sample of the (case x reduction x weighting) grid; `--run-slow`
+# (make test-all) runs all of it.
+SAMPLE_PER_CASE = 4
+
+
+def _grid(cases):
+    """Every (case, reduction, weighted) triple; those outside the seeded sample are marked slow."""
+    combos = [(r, w) for r in REDUCTIONS for w in (False, True)]
+    params = []
+    for case in cases:
+        rng = random.Random(zlib.crc32(case.id.encode()))
+        sampled = set(rng.sample(range(len(combos)), SAMPLE_PER_CASE))
+        for i, (reduction, weighted) in enumerate(combos):
+            marks = () if i in sampled else (pytest.mark.slow,)
+            label = f"{case.id}-{reduction}-{'weighted' if weighted else 'unweighted'}"
+            params.append(pytest.param(case, reduction, weighted, marks=marks, id=label))
+    return params
 
 
 def _inputs(case, seed=0):
@@ -44,9 +64,7 @@ def test_every_keras_loss_has_cases():
     assert keras_losses <= covered, sorted(keras_losses - covered)
 
 
-@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-@pytest.mark.parametrize("reduction", REDUCTIONS, ids=REDUCTION_IDS)
-@pytest.mark.parametrize("case", [c for c in CASES if c.keras_opts() is not None], ids=lambda c: c.id)
+@pytest.mark.parametrize("case,reduction,weighted", _grid([c for c in CASES if c.keras_opts() is not None]))
 def test_matches_keras(case, reduction, weighted):
     y_true, y_pred, sw = _inputs(case)
     sw = sw if weighted else None
@@ -73,9 +91,7 @@ def _plain_loss(case, reduction):
     return loss
 
 
-@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-@pytest.mark.parametrize("reduction", REDUCTIONS, ids=REDUCTION_IDS)
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize("case,reduction,weighted", _grid(CASES))
 def test_closed_form_equals_autodiff(case, reduction, weighted, device):
     y_true, y_pred, sw = _inputs(case, seed=1)
     sw = sw if weighted else None

@@ -14,7 +14,7 @@ $(BIN)/python:
 	$(PIP) install --quiet --upgrade pip
 
 $(VENV)/.test-installed: $(BIN)/python pyproject.toml constraints.txt
-	$(PIP) install --quiet -c constraints.txt -e ".[test]" pytest-xdist
+	$(PIP) install --quiet -c constraints.txt -e ".[test,examples]" pytest-xdist
 	touch $@
 
 $(VENV)/.examples-installed: $(BIN)/python pyproject.toml constraints.txt

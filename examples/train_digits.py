@@ -72,8 +72,8 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int 
 
 def train(objective, data, steps: int, seed: int, batch: int = 128):
     x_train, y_train, x_test, y_test = data
-    params = init_mlp(jax.random.key(seed), [x_train.shape[1], 128, 64, NUM_CLASSES])
-    optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(3e-3, weight_decay=1e-4))
+    params = init_mlp(jax.random.key(seed), [x_train.shape[1], 256, 128, NUM_CLASSES])
+    optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(1e-3, weight_decay=1e-3))
     opt_state = optimizer.init(params)
 
     @jax.jit

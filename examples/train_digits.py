@@ -10,6 +10,7 @@ PNG of the training curves and reliability diagrams. Nothing is downloaded.
 from __future__ import annotations
 
 import argparse
+import itertools
 import pathlib
 
 import jax
@@ -28,9 +29,7 @@ NUM_CLASSES = 10
 
 def init_mlp(key: jax.Array, sizes: list[int]) -> list[dict[str, jax.Array]]:
     params = []
-    for k, (n_in, n_out) in zip(
-        jax.random.split(key, len(sizes) - 1), zip(sizes[:-1], sizes[1:], strict=True), strict=True
-    ):
+    for k, (n_in, n_out) in zip(jax.random.split(key, len(sizes) - 1), itertools.pairwise(sizes), strict=True):
         params.append({"w": jax.random.normal(k, (n_in, n_out)) * jnp.sqrt(2.0 / n_in), "b": jnp.zeros(n_out)})
     return params
 
@@ -58,7 +57,7 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int 
     correct = probs.argmax(axis=1) == labels
     edges = np.linspace(0.0, 1.0, bins + 1)
     ece, accs, confs = 0.0, [], []
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         in_bin = (confidence > lo) & (confidence <= hi)
         if in_bin.any():
             ece += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())

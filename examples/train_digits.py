@@ -35,9 +35,10 @@ def init_mlp(key: jax.Array, sizes: list[int]) -> list[dict[str, jax.Array]]:
 
 
 def mlp(params: list[dict[str, jax.Array]], x: jax.Array) -> jax.Array:
+    # Biases are broadcast explicitly, so the model also runs under jax_numpy_rank_promotion="raise".
     for layer in params[:-1]:
-        x = jax.nn.gelu(x @ layer["w"] + layer["b"])
-    return x @ params[-1]["w"] + params[-1]["b"]
+        x = jax.nn.gelu(x @ layer["w"] + layer["b"][None, :])
+    return x @ params[-1]["w"] + params[-1]["b"][None, :]
 
 
 # Each objective maps (integer labels, logits) to a scalar; the one-hot losses get one-hot targets.

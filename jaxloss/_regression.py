@@ -307,8 +307,11 @@ def huber(
 
 
 def _log_cosh(y_true, y_pred):
-    x = y_pred - y_true
-    return jnp.mean(x + jax.nn.softplus(-2.0 * x) - _LOG2, axis=-1)
+    # Keras's x + softplus(-2x) - log 2, written on |x| (the same up to round-off): without
+    # softplus's max and NaN select, XLA:CPU fuses it whole into the reduction instead of
+    # materializing two (N, d) temporaries (9 to 6 bytes moved per y_pred byte, about 2x faster).
+    a = jnp.abs(y_pred - y_true)
+    return jnp.mean(a + jnp.log1p(jnp.exp(-2.0 * a)) - _LOG2, axis=-1)
 
 
 def _log_cosh_grad(y_true, y_pred):
@@ -371,9 +374,13 @@ def _inv_norm(x, axis):
 
 
 def _cosine(y_true, y_pred, *, axis):
+    # Keras normalizes both inputs, then sums their product; scaling the dot product by the
+    # two inverse norms is the same up to round-off and lets XLA read each input once for the three
+    # sums and once for the gradient (11 to 7 bytes moved per y_pred byte).
     inv_t, _ = _inv_norm(y_true, axis)
     inv_p, _ = _inv_norm(y_pred, axis)
-    return -jnp.sum((y_true * inv_t) * (y_pred * inv_p), axis=axis)
+    dot = jnp.sum(y_true * y_pred, axis=axis, keepdims=True)
+    return -jnp.squeeze(dot * inv_t * inv_p, axis)
 
 
 def _cosine_grad(y_true, y_pred, *, axis):

@@ -17,7 +17,15 @@ from ._regression import mean_squared_error as mean_squared_error
 from ._regression import mean_squared_logarithmic_error as mean_squared_logarithmic_error
 from ._regression import poisson as poisson
 
-# _probabilistic (imports)
+# _probabilistic
+from ._probabilistic import binary_crossentropy as binary_crossentropy
+from ._probabilistic import binary_focal_crossentropy as binary_focal_crossentropy
+from ._probabilistic import categorical_crossentropy as categorical_crossentropy
+from ._probabilistic import categorical_focal_crossentropy as categorical_focal_crossentropy
+from ._probabilistic import categorical_generalized_cross_entropy as categorical_generalized_cross_entropy
+from ._probabilistic import kl_divergence as kl_divergence
+from ._probabilistic import sparse_categorical_crossentropy as sparse_categorical_crossentropy
+
 # _hinge (imports)
 # _segmentation (imports)
 # _metric (imports)
@@ -43,7 +51,14 @@ __all__ = [
     "mean_squared_error",
     "mean_squared_logarithmic_error",
     "poisson",
-    # _probabilistic (names)
+    # _probabilistic
+    "binary_crossentropy",
+    "binary_focal_crossentropy",
+    "categorical_crossentropy",
+    "categorical_focal_crossentropy",
+    "categorical_generalized_cross_entropy",
+    "kl_divergence",
+    "sparse_categorical_crossentropy",
     # _hinge (names)
     # _segmentation (names)
     # _metric (names)

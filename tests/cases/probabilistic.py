@@ -1,3 +1,176 @@
-"""Cases for jaxloss._probabilistic (filled in by its author)."""
+"""Cases for the probabilistic losses (crossentropies, focal, GCE, KL).
 
-CASES: list = []
+Probabilities stay away from 0 and 1 (binary in [0.15, 0.85]; categorical rows
+normalised to sum to 1, each entry above 0.05), far from Keras's clip edges and
+where third derivatives are moderate, so second-order finite differences hold. Cases Keras
+cannot compute (or computes differently on purpose) carry ``keras_options=None``;
+tests/test_probabilistic.py checks those against an independent reference.
+"""
+
+import numpy as np
+
+from . import Case
+
+
+def _binary(shape, *, logits=False, soft=False, labels_shape=None):
+    def make(rng):
+        lshape = shape if labels_shape is None else labels_shape
+        if soft:
+            y_true = rng.uniform(0.0, 1.0, lshape)
+        else:
+            y_true = rng.integers(0, 2, lshape)
+        y_pred = rng.uniform(-3.0, 3.0, shape) if logits else rng.uniform(0.15, 0.85, shape)
+        return y_true.astype(np.float32), y_pred.astype(np.float32)
+
+    return make
+
+
+def _probs(rng, shape, axis):
+    p = rng.uniform(0.2, 1.0, shape)
+    return p / p.sum(axis=axis, keepdims=True)
+
+
+def _categorical(shape, *, axis=-1, logits=False, soft=False, normalised=True):
+    def make(rng):
+        classes = shape[axis]
+        if soft:
+            y_true = _probs(rng, shape, axis)
+        else:
+            labels = rng.integers(0, classes, shape[: axis % len(shape)] + shape[axis % len(shape) + 1 :])
+            y_true = np.moveaxis(np.eye(classes)[labels], -1, axis)
+        if logits:
+            y_pred = rng.uniform(-3.0, 3.0, shape)
+        elif normalised:
+            y_pred = _probs(rng, shape, axis)
+        else:
+            y_pred = rng.uniform(0.1, 2.0, shape)  # Keras divides by the sum
+        return y_true.astype(np.float32), y_pred.astype(np.float32)
+
+    return make
+
+
+def _sparse(shape, *, axis=-1, logits=False, ignore=None, unit_axis=False):
+    def make(rng):
+        ax = axis % len(shape)
+        label_shape = shape[:ax] + shape[ax + 1 :]
+        labels = rng.integers(0, shape[ax], label_shape)
+        if ignore is not None:
+            labels.flat[::3] = ignore  # every third position ignored
+        if unit_axis:
+            labels = np.expand_dims(labels, ax)
+        y_pred = rng.uniform(-3.0, 3.0, shape) if logits else _probs(rng, shape, ax)
+        return labels.astype(np.int32), y_pred.astype(np.float32)
+
+    return make
+
+
+def _kl(shape, labels_shape=None):
+    def make(rng):
+        y_true = _probs(rng, shape, -1)
+        y_true.flat[::4] = 0.0  # zero targets: Keras clips them to 1e-7
+        if labels_shape is not None:
+            y_true = y_true.reshape(labels_shape)
+        return y_true.astype(np.float32), rng.uniform(0.05, 0.95, shape).astype(np.float32)
+
+    return make
+
+
+BCE, BFCE = "binary_crossentropy", "binary_focal_crossentropy"
+CCE, CFCE = "categorical_crossentropy", "categorical_focal_crossentropy"
+SCCE, GCE, KLD = "sparse_categorical_crossentropy", "categorical_generalized_cross_entropy", "kl_divergence"
+LOGITS = {"from_logits": True}
+
+CASES = [
+    # binary_crossentropy
+    Case(BCE, {}, _binary((6, 5))),
+    Case(BCE, LOGITS, _binary((6, 5), logits=True)),
+    Case(BCE, {"label_smoothing": 0.2}, _binary((2, 3, 4), soft=True), label="rank3"),
+    Case(BCE, {"from_logits": True, "label_smoothing": 0.1}, _binary((2, 3, 4), logits=True), label="rank3"),
+    Case(BCE, {"axis": 0}, _binary((4, 3))),
+    Case(BCE, {"from_logits": True, "axis": 1}, _binary((2, 4, 3), logits=True)),
+    Case(BCE, {}, _binary((7, 1), labels_shape=(7,)), label="N_vs_N1"),
+    Case(BCE, LOGITS, _binary((7, 1), logits=True, labels_shape=(7,)), label="N_vs_N1"),
+    # binary_focal_crossentropy
+    Case(BFCE, {}, _binary((6, 5))),
+    Case(BFCE, LOGITS, _binary((6, 5), logits=True)),
+    Case(
+        BFCE,
+        {"apply_class_balancing": True, "alpha": 0.4, "gamma": 0.5},
+        _binary((2, 3, 4)),
+        label="rank3",
+    ),
+    Case(
+        BFCE,
+        {"apply_class_balancing": True, "gamma": 0.0, "from_logits": True, "label_smoothing": 0.1},
+        _binary((2, 3, 4), logits=True),
+        label="rank3",
+    ),
+    Case(BFCE, {"gamma": 3.0, "label_smoothing": 0.2}, _binary((6, 5), soft=True), label="soft"),
+    Case(BFCE, {"gamma": 1.5, "from_logits": True, "axis": 0}, _binary((4, 3), logits=True)),
+    Case(BFCE, {"apply_class_balancing": True, "alpha": 0.7}, _binary((7, 1), labels_shape=(7,)), label="N_vs_N1"),
+    # categorical_crossentropy
+    Case(CCE, {}, _categorical((6, 5))),
+    Case(CCE, LOGITS, _categorical((6, 5), logits=True, soft=True), label="soft"),
+    Case(CCE, {}, _categorical((6, 5), normalised=False), label="unnormalised"),
+    Case(CCE, {"label_smoothing": 0.1}, _categorical((2, 3, 4)), label="rank3"),
+    Case(CCE, {"from_logits": True, "label_smoothing": 0.2}, _categorical((2, 3, 4), logits=True), label="rank3"),
+    Case(CCE, {"axis": 0}, _categorical((4, 3), axis=0)),
+    Case(CCE, {"from_logits": True, "axis": 1}, _categorical((2, 4, 3), axis=1, logits=True)),
+    # Keras smooths with the last axis's size whatever the class axis: compared on moved axes instead.
+    Case(
+        CCE,
+        {"from_logits": True, "label_smoothing": 0.1, "axis": 1},
+        _categorical((2, 4, 3), axis=1, logits=True),
+        keras_options=None,
+    ),
+    # categorical_focal_crossentropy
+    Case(CFCE, {}, _categorical((6, 5))),
+    Case(CFCE, LOGITS, _categorical((6, 5), logits=True)),
+    Case(CFCE, {"alpha": 0.5, "gamma": 0.5, "label_smoothing": 0.1}, _categorical((2, 3, 4)), label="rank3"),
+    Case(
+        CFCE,
+        {"gamma": 0.0, "from_logits": True, "label_smoothing": 0.2},
+        _categorical((2, 3, 4), logits=True, soft=True),
+        label="rank3",
+    ),
+    # Keras broadcasts a per-class alpha implicitly (rank promotion, refused by our test config): compared
+    # with Keras under rank_promotion="allow" in tests/test_probabilistic.py.
+    Case(
+        CFCE,
+        {"alpha": [0.1, 0.2, 0.3, 0.4, 0.5]},
+        _categorical((6, 5), normalised=False),
+        label="per_class",
+        keras_options=None,
+    ),
+    Case(CFCE, {"gamma": 3.0, "from_logits": True, "axis": 0}, _categorical((4, 3), axis=0, logits=True)),
+    Case(CFCE, {"axis": 1}, _categorical((2, 4, 3), axis=1)),
+    Case(
+        CFCE,
+        {"gamma": 0.5, "label_smoothing": 0.1, "axis": 0},
+        _categorical((4, 3), axis=0),
+        keras_options=None,
+    ),
+    # sparse_categorical_crossentropy
+    Case(SCCE, {}, _sparse((6, 5))),
+    Case(SCCE, LOGITS, _sparse((6, 5), logits=True)),
+    Case(SCCE, {}, _sparse((2, 3, 4)), label="rank3"),
+    Case(SCCE, LOGITS, _sparse((2, 3, 4), logits=True), label="rank3"),
+    Case(SCCE, {}, _sparse((6, 5), unit_axis=True), label="N1_labels"),
+    Case(SCCE, {"from_logits": True, "ignore_class": -1}, _sparse((8, 5), logits=True, ignore=-1)),
+    Case(SCCE, {"ignore_class": 2}, _sparse((2, 4, 3), ignore=2), label="rank3"),
+    Case(SCCE, {"ignore_class": 255}, _sparse((6, 4), ignore=255), label="void255"),
+    # Keras's JAX backend rejects axis != -1: compared with Keras on moved axes instead.
+    Case(SCCE, {"from_logits": True, "axis": 1}, _sparse((2, 5, 3), axis=1, logits=True), keras_options=None),
+    Case(SCCE, {"axis": 0, "ignore_class": -1}, _sparse((5, 4), axis=0, ignore=-1), keras_options=None),
+    # categorical_generalized_cross_entropy
+    Case(GCE, {"q": 0.3}, _sparse((6, 5))),
+    Case(GCE, {}, _sparse((2, 3, 4)), label="rank3"),
+    Case(GCE, {"q": 0.9}, _sparse((6, 3))),
+    # Keras's class rejects q = 1 (the function computes it), and broadcasts (N, 1) labels to (N, N).
+    Case(GCE, {"q": 1.0}, _sparse((6, 5)), keras_options=None),
+    Case(GCE, {"q": 0.5}, _sparse((6, 5), unit_axis=True), label="N1_labels", keras_options=None),
+    # kl_divergence
+    Case(KLD, {}, _kl((6, 5))),
+    Case(KLD, {}, _kl((2, 3, 4)), label="rank3"),
+    Case(KLD, {}, _kl((7, 1), labels_shape=(7,)), label="N_vs_N1"),
+]

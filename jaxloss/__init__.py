@@ -2,6 +2,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._checks import checked as checked
 from ._gradients import analytic_grad as analytic_grad
 from ._gradients import grad as grad
 from ._gradients import value_and_grad as value_and_grad
@@ -39,6 +40,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "__version__",
     "analytic_grad",
+    "checked",
     "get",
     "grad",
     "value_and_grad",

@@ -778,7 +778,10 @@ def sparse_categorical_crossentropy(
 
 def _true_class_prob(y_true, y_pred):
     hot = _one_hot(_labels(y_true), y_pred.shape, y_pred.ndim - 1)
-    return hot, jnp.sum(jnp.where(hot, y_pred, 0.0), axis=-1)
+    p = jnp.sum(jnp.where(hot, y_pred, 0.0), axis=-1)
+    # A NaN anywhere in the row shows in the loss (XLA turns Keras's product with
+    # the one-hot into a select, which would hide it).
+    return hot, jnp.where(jnp.any(jnp.isnan(y_pred), axis=-1), jnp.nan, p)
 
 
 def _gce(y_true, y_pred, *, q):

@@ -32,6 +32,30 @@ from ._probabilistic import sparse_categorical_crossentropy as sparse_categorica
 # _metric (imports)
 # _sequence (imports)
 
+# _margin
+from ._margin import cosine_embedding as cosine_embedding
+from ._margin import hinge_embedding as hinge_embedding
+from ._margin import margin_ranking as margin_ranking
+from ._margin import multi_margin as multi_margin
+from ._margin import multiclass_hinge as multiclass_hinge
+from ._margin import multilabel_soft_margin as multilabel_soft_margin
+from ._margin import perceptron as perceptron
+from ._margin import soft_margin as soft_margin
+from ._margin import triplet_margin as triplet_margin
+
+# _likelihood
+from ._likelihood import gaussian_nll as gaussian_nll
+from ._likelihood import generalized_kl_divergence as generalized_kl_divergence
+from ._likelihood import poisson_nll as poisson_nll
+from ._likelihood import smooth_l1 as smooth_l1
+
+# _contrastive
+from ._contrastive import ntxent as ntxent
+from ._contrastive import poly_loss as poly_loss
+from ._contrastive import ranking_softmax as ranking_softmax
+from ._contrastive import sigmoid_focal as sigmoid_focal
+from ._contrastive import sparsemax_loss as sparsemax_loss
+
 try:
     __version__ = version("jaxloss")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
@@ -65,4 +89,25 @@ __all__ = [
     # _segmentation (names)
     # _metric (names)
     # _sequence (names)
+    # _margin
+    "cosine_embedding",
+    "hinge_embedding",
+    "margin_ranking",
+    "multi_margin",
+    "multiclass_hinge",
+    "multilabel_soft_margin",
+    "perceptron",
+    "soft_margin",
+    "triplet_margin",
+    # _likelihood
+    "gaussian_nll",
+    "generalized_kl_divergence",
+    "poisson_nll",
+    "smooth_l1",
+    # _contrastive
+    "ntxent",
+    "poly_loss",
+    "ranking_softmax",
+    "sigmoid_focal",
+    "sparsemax_loss",
 ]

@@ -39,10 +39,10 @@ class Case:
 
 
 def _collect() -> list[Case]:
-    from . import hinge, metric, probabilistic, regression, segmentation, sequence
+    from . import beyond, hinge, metric, probabilistic, regression, segmentation, sequence
 
     out: list[Case] = []
-    for module in (regression, probabilistic, hinge, segmentation, metric, sequence):
+    for module in (regression, probabilistic, hinge, segmentation, metric, sequence, beyond):
         out.extend(module.CASES)
     return out
 

@@ -91,6 +91,22 @@ def _embeddings(n, d, classes):
     return make
 
 
+def _ranking(shape):
+    return lambda r: (r.choice([-1.0, 1.0], shape), r.normal(0, 1, shape + (2,)))
+
+
+def _pairs(n, d):
+    return lambda r: (r.choice([-1.0, 1.0], n), r.normal(0, 1, (n, 2, d)))
+
+
+def _triplets(n, d):
+    return lambda r: (r.normal(0, 1, (n, d)), r.normal(0, 1, (n, 2, d)))
+
+
+def _relevance(n, c):
+    return lambda r: (r.integers(0, 3, (n, c)).astype(np.float64), r.normal(0, 1, (n, c)))
+
+
 # (loss, options, inputs): one representative row per loss and main option.
 ROWS: list[tuple[str, dict[str, Any], Maker]] = [
     ("mean_squared_error", {}, _real((64, 16))),
@@ -120,6 +136,25 @@ ROWS: list[tuple[str, dict[str, Any], Maker]] = [
     ("tversky", {"alpha": 0.3, "beta": 0.7, "axis": (1, 2)}, _masks((8, 16, 16))),
     ("circle", {}, _embeddings(32, 16, 4)),
     ("ctc", {}, _ctc(4, 20, 8, 6)),
+    # Beyond Keras (optax and PyTorch parity)
+    ("multiclass_hinge", {}, _sparse(64, 10, True)),
+    ("multi_margin", {"p": 2, "margin": 0.5}, _sparse(64, 10, True)),
+    ("perceptron", {}, _signs((64, 16))),
+    ("hinge_embedding", {"margin": 1.5}, _signs((64, 16))),
+    ("soft_margin", {}, _signs((64, 16))),
+    ("multilabel_soft_margin", {}, _binary((64, 10), True)),
+    ("margin_ranking", {"margin": 0.2}, _ranking((64,))),
+    ("cosine_embedding", {"margin": 0.3}, _pairs(64, 16)),
+    ("triplet_margin", {"swap": True}, _triplets(64, 16)),
+    ("smooth_l1", {"beta": 0.5}, _real((64, 16))),
+    ("gaussian_nll", {"variance": 0.7, "full": True}, _real((64, 16))),
+    ("poisson_nll", {"log_input": True, "full": True}, _positive((64, 16))),
+    ("generalized_kl_divergence", {}, _positive((64, 16))),
+    ("poly_loss", {"epsilon": 2.0}, _onehot(64, 10, True)),
+    ("sigmoid_focal", {"alpha": 0.25}, _binary((64, 16), True)),
+    ("ntxent", {"temperature": 0.5}, _embeddings(32, 16, 4)),
+    ("sparsemax_loss", {}, _sparse(64, 10, True)),
+    ("ranking_softmax", {}, _relevance(32, 10)),
 ]
 
 # Closed form and autodiff differ only by float round-off; bfloat16 gradients are

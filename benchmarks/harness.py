@@ -54,8 +54,9 @@ SCHEMA = "jaxloss-bench/1"
 IMPLS = ("jaxloss", "closed_form", "autodiff", "optax", "keras", "torch", "floor")
 PEERS = IMPLS[1:]
 DEFAULT_PEERS = tuple(p for p in PEERS if p != "closed_form")
-# 1e4 to 8.4e6 elements, float32 and bfloat16, every loss: about five minutes on two idle
-# cores. The full sweep adds 1e5 and 3e7: --sizes 1e4,1e5,1e6,8192x1024,3e7 (about 25 minutes).
+# 1e4 to 8.4e6 elements, float32 and bfloat16, every loss: about 300 s of CPU time, five
+# minutes on two idle cores (--quick: about 75 s). The full sweep adds 1e5 and 3e7:
+# --sizes 1e4,1e5,1e6,8192x1024,3e7 (about 15 minutes).
 DEFAULT_SIZES = "1e4,1e6,8192x1024"
 FULL_SIZES = "1e4,1e5,1e6,8192x1024,3e7"
 QUICK_SIZES = "1e4,1e5"

@@ -27,9 +27,18 @@ from ._probabilistic import categorical_generalized_cross_entropy as categorical
 from ._probabilistic import kl_divergence as kl_divergence
 from ._probabilistic import sparse_categorical_crossentropy as sparse_categorical_crossentropy
 
-# _hinge (imports)
-# _segmentation (imports)
-# _metric (imports)
+# _hinge
+from ._hinge import categorical_hinge as categorical_hinge
+from ._hinge import hinge as hinge
+from ._hinge import squared_hinge as squared_hinge
+
+# _segmentation
+from ._segmentation import dice as dice
+from ._segmentation import tversky as tversky
+
+# _metric
+from ._metric import circle as circle
+
 # _sequence (imports)
 
 # _margin
@@ -85,9 +94,15 @@ __all__ = [
     "categorical_generalized_cross_entropy",
     "kl_divergence",
     "sparse_categorical_crossentropy",
-    # _hinge (names)
-    # _segmentation (names)
-    # _metric (names)
+    # _hinge
+    "categorical_hinge",
+    "hinge",
+    "squared_hinge",
+    # _segmentation
+    "dice",
+    "tversky",
+    # _metric
+    "circle",
     # _sequence (names)
     # _margin
     "cosine_embedding",

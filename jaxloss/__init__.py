@@ -7,6 +7,7 @@ from ._gradients import analytic_grad as analytic_grad
 from ._gradients import grad as grad
 from ._gradients import value_and_grad as value_and_grad
 from ._registry import get as get
+from ._large_vocab import linear_cross_entropy as linear_cross_entropy
 
 # _regression
 from ._regression import cosine_similarity as cosine_similarity
@@ -76,6 +77,7 @@ __all__ = [
     "checked",
     "get",
     "grad",
+    "linear_cross_entropy",
     "value_and_grad",
     # _regression
     "cosine_similarity",

@@ -40,7 +40,8 @@ from ._segmentation import tversky as tversky
 # _metric
 from ._metric import circle as circle
 
-# _sequence (imports)
+# _sequence
+from ._sequence import ctc as ctc
 
 # _margin
 from ._margin import cosine_embedding as cosine_embedding
@@ -105,7 +106,8 @@ __all__ = [
     "tversky",
     # _metric
     "circle",
-    # _sequence (names)
+    # _sequence
+    "ctc",
     # _margin
     "cosine_embedding",
     "hinge_embedding",

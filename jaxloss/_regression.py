@@ -224,8 +224,8 @@ def mean_squared_logarithmic_error(
 
     Example:
       >>> import jax.numpy as jnp, jaxloss
-      >>> jaxloss.mean_squared_logarithmic_error(jnp.array([[0.0]]), jnp.array([[jnp.e - 1]]))
-      Array(1., dtype=float32)
+      >>> jaxloss.mean_squared_logarithmic_error(jnp.array([[0.0, 1.0]]), jnp.array([[1.0, 1.0]]))
+      Array(0.24022643, dtype=float32)
     """
     return MSLE.evaluate(y_true, y_pred, sample_weight, reduction)
 
@@ -356,7 +356,7 @@ def log_cosh(
     Example:
       >>> import jax.numpy as jnp, jaxloss
       >>> jaxloss.log_cosh(jnp.array([[0.0, 1.0], [0.0, 0.0]]), jnp.array([[1.0, 1.0], [0.0, 0.0]]))
-      Array(0.10844523, dtype=float32)
+      Array(0.1084452, dtype=float32)
     """
     return LOG_COSH.evaluate(y_true, y_pred, sample_weight, reduction)
 

@@ -5,7 +5,9 @@ is allocated): ``memory_analysis().temp_size_in_bytes`` of jitted
 value-and-gradient (w.r.t. hidden and weight) and of the forward alone, and
 ``cost_analysis()["bytes accessed"]``, for linear_cross_entropy and for the naive
 form that holds the ``(N, V)`` logits (optax's integer-label softmax
-crossentropy of ``hidden @ weight``), across N. The issue's budgets are printed
+crossentropy of ``hidden @ weight``), across N (XLA's cost analysis counts a
+while loop's body once, so linear_cross_entropy's bytes are per chunk plus the
+code outside the scan, not a total). The issue's budgets are printed
 beside them: value-and-gradient temp <= |weight| + chunk*V*4 + 4*N*d + 1 MiB,
 forward temp <= chunk*V*4 + 8*N + 1 MiB.
 
@@ -133,7 +135,7 @@ def memory_section(ns: list[int], d: int, v: int, chunk: int, naive: bool) -> li
             f"N={n:6d}  lce grad temp {row['lce_grad']['temp_bytes'] / MiB:8.1f} MiB (budget {row['budget_grad'] / MiB:7.1f}, "
             f"{'ok' if ok_g else 'OVER'}), fwd {row['lce_forward']['temp_bytes'] / MiB:6.1f} MiB "
             f"(budget {row['budget_forward'] / MiB:6.1f}, {'ok' if ok_f else 'OVER'}), "
-            f"bytes accessed {row['lce_grad']['bytes_accessed'] / 2**30:6.2f} GiB" + naive_txt,
+            f"bytes accessed (scan body once) {row['lce_grad']['bytes_accessed'] / 2**30:6.2f} GiB" + naive_txt,
             flush=True,
         )
     return rows

@@ -190,19 +190,37 @@ def _broadcast_weight(loss: str, sample_weight: jax.Array, shape: tuple[int, ...
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class Weighted:
+    """What ``per_sample`` may return in the mask's place: a mask and per-sample weights.
+
+    ``weight`` (the loss's shape) acts as a second ``sample_weight``: it multiplies the
+    values after the mask's rescaling, so ``"sum_over_batch_size"`` and ``"mean"`` still
+    divide by the number of (valid) samples and ``"mean_with_sample_weight"`` divides by
+    the sum of all the weights (PyTorch's weighted mean for class weights).
+    """
+
+    mask: jax.Array | None
+    weight: jax.Array
+
+
 def effective_weight(
     loss: str,
     shape: tuple[int, ...],
     dtype: Any,
     sample_weight: jax.Array | None,
-    mask: jax.Array | None,
+    mask: jax.Array | Weighted | None,
     reduction: Reduction,
 ) -> jax.Array | None:
     """Merge a Keras mask and ``sample_weight`` into one weight of the loss's shape.
 
     For the mean reductions a mask scales valid entries by ``total / valid`` so
     the mean divides by the number of valid elements, as Keras's ``apply_mask``.
+    A :class:`Weighted` mask brings its own per-sample weights, merged as ``sample_weight`` is.
     """
+    extra = None
+    if isinstance(mask, Weighted):
+        mask, extra = mask.mask, mask.weight
     weight = None
     if mask is not None:
         weight = mask.astype(dtype)
@@ -213,6 +231,9 @@ def effective_weight(
     if sample_weight is not None:
         sw = _broadcast_weight(loss, sample_weight.astype(dtype), shape)
         weight = sw if weight is None else weight * sw
+    if extra is not None:
+        extra = extra.astype(dtype)
+        weight = extra if weight is None else weight * extra
     return weight
 
 
@@ -276,7 +297,8 @@ class LossSpec:
     Attributes:
       name: the public (Keras snake_case) name.
       keras_class: Keras's class name, resolved by ``jaxloss.get``.
-      per_sample: ``(y_true, y_pred, **options) -> values`` or ``(values, mask)``;
+      per_sample: ``(y_true, y_pred, **options) -> values`` or ``(values, mask)``, the mask
+        possibly a :class:`Weighted` (mask and per-sample weights such as class weights);
         the plain, rule-free formula (after casting and the rank rule).
       local_grad: ``(y_true, y_pred, **options) -> D`` with ``D = d values / d y_pred``
         for losses whose per-sample value reads only its own slice of ``y_pred``;

@@ -10,26 +10,35 @@ Where Keras is unsafe this module differs, and says so in each docstring:
 focal losses from logits are computed in log space, a ``-inf`` logit whose
 target is 0 contributes nothing to crossentropy from logits, sparse
 crossentropy takes any class axis, integer labels are never cast to float.
+
+Options beyond Keras, with optax's and PyTorch's semantics (their defaults keep
+Keras's values): ``class_weight``, ``where``, ``z_loss`` and ``logit_soft_cap`` on
+categorical and sparse crossentropy (and ``label_smoothing`` on sparse labels),
+``pos_weight`` on binary crossentropy, ``log_input`` and ``log_target`` on the KL
+divergence.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from ._core import (
     EPSILON,
     LossSpec,
     Reduction,
+    Weighted,
     canonical_axis,
     check_bool,
     check_int,
     check_interval,
     default_prepare,
+    is_concrete,
     register,
     shape_error,
 )
@@ -120,51 +129,99 @@ def _one_hot(labels: jax.Array, shape: tuple[int, ...], axis: int) -> jax.Array:
     return jnp.expand_dims(labels, axis) == classes
 
 
+def _along(vector: Any, like: jax.Array, ax: int) -> jax.Array:
+    """A scalar, or a ``(C,)`` per-class vector laid along the class axis ``ax`` of ``like``."""
+    vector = _as(vector, like)
+    if vector.ndim == 1:
+        shape = [1] * like.ndim
+        shape[ax] = vector.shape[0]
+        vector = vector.reshape(shape)
+    return vector
+
+
+def _option_shape(value: Any) -> tuple[int, ...]:
+    return tuple(np.shape(value))
+
+
+def _check_class_vector(spec: LossSpec, name: str, value: Any, y_pred: jax.Array, ax: int, *, scalar: bool) -> None:
+    """A per-class option must hold one value per class of ``y_pred``'s class axis (or be a scalar)."""
+    if value is None:
+        return
+    classes = y_pred.shape[ax]
+    allowed = ((), (1,), (classes,)) if scalar else ((classes,),)
+    shape = _option_shape(value)
+    if shape not in allowed:
+        what = "a scalar or " if scalar else ""
+        raise ValueError(
+            f"{spec.name}: {name} must be {what}one value per class, shape ({classes},) for the class axis "
+            f"{ax} of y_pred; received {name}.shape={shape}, y_pred.shape={tuple(y_pred.shape)}."
+        )
+
+
 # --------------------------------------------------------------------------
 # binary_crossentropy
 # --------------------------------------------------------------------------
 
 
-def _bce_elementwise(t, y_pred, from_logits):
+def _bce_elementwise(t, y_pred, from_logits, positive=None):
+    """Elementwise crossentropy; ``positive`` (default ``t``) weighs the positive term (``pos_weight * t``)."""
+    positive = t if positive is None else positive
     if from_logits:
-        return -t * jax.nn.log_sigmoid(y_pred) - (1.0 - t) * jax.nn.log_sigmoid(-y_pred)
+        return -positive * jax.nn.log_sigmoid(y_pred) - (1.0 - t) * jax.nn.log_sigmoid(-y_pred)
     p = jnp.clip(y_pred, EPSILON, _HIGH)
-    return -(t * jnp.log(p) + (1.0 - t) * jnp.log(1.0 - p))
+    return -(positive * jnp.log(p) + (1.0 - t) * jnp.log(1.0 - p))
 
 
-def _bce_elementwise_grad(t, y_pred, from_logits):
+def _bce_elementwise_grad(t, y_pred, from_logits, positive=None):
     if from_logits:
-        return jax.nn.sigmoid(y_pred) - t
+        if positive is None:
+            return jax.nn.sigmoid(y_pred) - t
+        # -pw t (1 - sigmoid) + (1 - t) sigmoid
+        return (1.0 - t + positive) * jax.nn.sigmoid(y_pred) - positive
+    positive = t if positive is None else positive
     p = jnp.clip(y_pred, EPSILON, _HIGH)
-    return _clip_slope(y_pred, EPSILON, _HIGH) * ((1.0 - t) / (1.0 - p) - t / p)
+    return _clip_slope(y_pred, EPSILON, _HIGH) * ((1.0 - t) / (1.0 - p) - positive / p)
 
 
-def _bce(y_true, y_pred, *, from_logits, label_smoothing, axis):
+def _bce_targets(y_true, y_pred, label_smoothing, pos_weight, axis):
     t = _smooth_binary(y_true, _as(label_smoothing, y_pred))
-    return jnp.mean(_bce_elementwise(t, y_pred, from_logits), axis=axis)
+    positive = None if pos_weight is None else _along(pos_weight, y_pred, axis % y_pred.ndim) * t
+    return t, positive
 
 
-def _bce_grad(y_true, y_pred, *, from_logits, label_smoothing, axis):
-    t = _smooth_binary(y_true, _as(label_smoothing, y_pred))
-    return _bce_elementwise_grad(t, y_pred, from_logits) / float(y_pred.shape[axis])
+def _bce(y_true, y_pred, *, from_logits, label_smoothing, axis, pos_weight):
+    t, positive = _bce_targets(y_true, y_pred, label_smoothing, pos_weight, axis)
+    return jnp.mean(_bce_elementwise(t, y_pred, from_logits, positive), axis=axis)
+
+
+def _bce_grad(y_true, y_pred, *, from_logits, label_smoothing, axis, pos_weight):
+    t, positive = _bce_targets(y_true, y_pred, label_smoothing, pos_weight, axis)
+    return _bce_elementwise_grad(t, y_pred, from_logits, positive) / float(y_pred.shape[axis])
 
 
 def _bce_validate(opts):
     check_bool("binary_crossentropy", "from_logits", opts["from_logits"])
     _check_smoothing("binary_crossentropy", opts)
     _check_axis_option("binary_crossentropy", opts)
+    check_interval("binary_crossentropy", "pos_weight", opts["pos_weight"], 0.0, None)
+
+
+def _bce_prepare(spec, y_true, y_pred, opts):
+    y_true, y_pred = _axis_prepare(spec, y_true, y_pred, opts)
+    _check_class_vector(spec, "pos_weight", opts["pos_weight"], y_pred, opts["axis"] % y_pred.ndim, scalar=True)
+    return y_true, y_pred
 
 
 BCE = LossSpec(
     "binary_crossentropy",
     "BinaryCrossentropy",
     _bce,
-    {"from_logits": False, "label_smoothing": 0.0, "axis": -1},
+    {"from_logits": False, "label_smoothing": 0.0, "axis": -1, "pos_weight": None},
     static=frozenset({"from_logits", "axis"}),
     local_grad=_bce_grad,
     reduced_axes=_class_axis,
     validate=_bce_validate,
-    prepare=_axis_prepare,
+    prepare=_bce_prepare,
     custom_jvp=True,
     aliases=("bce",),
 )
@@ -178,17 +235,19 @@ def binary_crossentropy(
     from_logits: bool = False,
     label_smoothing: float | ArrayLike = 0.0,
     axis: int = -1,
+    pos_weight: float | ArrayLike | None = None,
     sample_weight: ArrayLike | None = None,
     reduction: Reduction = "sum_over_batch_size",
 ) -> jax.Array:
     r"""Binary crossentropy, averaged over ``axis``.
 
     .. math::
-      \ell = -\operatorname{mean}_{axis}\big(t \log p + (1 - t)\log(1 - p)\big),\quad
+      \ell = -\operatorname{mean}_{axis}\big(w\, t \log p + (1 - t)\log(1 - p)\big),\quad
       t = y(1 - s) + s/2
 
     with ``p = clip(y_pred, 1e-7, 1 - 1e-7)``, or ``log p = log_sigmoid(y_pred)``
-    and ``log(1 - p) = log_sigmoid(-y_pred)`` when ``from_logits``.
+    and ``log(1 - p) = log_sigmoid(-y_pred)`` when ``from_logits``; ``w = pos_weight``
+    (1 by default).
 
     Args:
       y_true: targets in ``[0, 1]``, shape ``(..., d)``.
@@ -197,6 +256,11 @@ def binary_crossentropy(
       from_logits: whether ``y_pred`` holds logits.
       label_smoothing: ``s`` in ``[0, 1]``; squeezes the targets towards 0.5.
       axis: the axis averaged over.
+      pos_weight: None, or a weight ``>= 0`` of the positive term: a scalar or one per
+        class ``(d,)`` laid along ``axis`` (may be traced). PyTorch's
+        ``binary_cross_entropy_with_logits(pos_weight=...)``: the per-sample values are
+        its elementwise output (``reduction="none"``) averaged over ``axis``; it applies
+        from probabilities too.
       sample_weight: weight of the per-sample loss's shape or a leading prefix of it.
       reduction: ``"sum_over_batch_size"`` (default), ``"sum"``, ``"mean"``,
         ``"mean_with_sample_weight"``, ``"none"`` or ``None``.
@@ -204,16 +268,29 @@ def binary_crossentropy(
     Returns:
       A scalar, or per-sample values (``y_pred``'s shape less ``axis``) for ``reduction="none"``.
 
-    Gradient: ``(sigmoid(y_pred) - t) / d`` from logits; ``((1 - t)/(1 - p) - t/p) / d``
-    from probabilities, 0 where ``y_pred`` is clipped (closed form, the custom JVP rule).
+    Gradient: ``((1 - t + w t) sigmoid(y_pred) - w t) / d`` from logits (``sigmoid(y_pred) - t``
+    when ``w = 1``); ``((1 - t)/(1 - p) - w t/p) / d`` from probabilities, 0 where ``y_pred``
+    is clipped (closed form, the custom JVP rule).
 
     Example:
       >>> import jax.numpy as jnp, jaxloss
       >>> jaxloss.binary_crossentropy(jnp.array([[0.0, 1.0], [0.0, 0.0]]), jnp.array([[0.6, 0.4], [0.4, 0.6]]))
       Array(0.8149245, dtype=float32)
+      >>> jaxloss.binary_crossentropy(jnp.array([[0.0, 1.0]]), jnp.array([[-1.0, 2.0]]), from_logits=True,
+      ...                             pos_weight=jnp.array([1.0, 3.0]))
+      Array(0.34702283, dtype=float32)
     """
+    if isinstance(pos_weight, (list, tuple)):
+        pos_weight = np.asarray(pos_weight)
     return BCE.evaluate(
-        y_true, y_pred, sample_weight, reduction, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis
+        y_true,
+        y_pred,
+        sample_weight,
+        reduction,
+        from_logits=from_logits,
+        label_smoothing=label_smoothing,
+        axis=axis,
+        pos_weight=pos_weight,
     )
 
 
@@ -374,41 +451,183 @@ def binary_focal_crossentropy(
 # --------------------------------------------------------------------------
 
 
-def _cce(y_true, y_pred, *, from_logits, label_smoothing, axis):
+# Shared by categorical and sparse crossentropy: the options beyond Keras.
+# class_weight: each sample's values get a per-sample weight (core's Weighted), which the
+# reductions treat as a sample_weight, so "mean_with_sample_weight" is PyTorch's weighted mean.
+# where, z_loss, logit_soft_cap act on logits only.
+
+_CE_EXTRA = {"class_weight": None, "where": None, "z_loss": 0.0, "logit_soft_cap": None}
+
+
+class _Logits(NamedTuple):
+    """Logits after the soft cap, with the class mask, log-probabilities and log-sum-exp."""
+
+    tanh: jax.Array | None  # tanh(y_pred / cap) under the soft cap, else None
+    valid: jax.Array | None  # the classes that take part (``where``), None for all
+    any_valid: jax.Array | None  # rows with at least one class left (keepdims), None without ``where``
+    log_q: jax.Array  # log-probabilities, -inf on masked classes
+    lse: jax.Array  # log-sum-exp over the unmasked classes (keepdims)
+
+
+def _logits(y_pred: jax.Array, ax: int, where: Any, logit_soft_cap: Any) -> _Logits:
+    z, th = y_pred, None
+    if logit_soft_cap is not None:
+        cap = _as(logit_soft_cap, y_pred)
+        th = jnp.tanh(y_pred / cap)
+        z = cap * th
+    valid = any_valid = live = None
+    if where is not None:
+        valid = jnp.broadcast_to(jnp.asarray(where).astype(bool), z.shape)
+        any_valid = jnp.any(valid, axis=ax, keepdims=True)
+        live = valid | ~any_valid  # a row with no class left is computed unmasked, then zeroed
+    # jax.nn.log_softmax's steps, keeping its log-sum-exp for the z-loss.
+    z_max = jax.lax.stop_gradient(jnp.max(z, ax, where=live, initial=-jnp.inf, keepdims=True))
+    shifted = (z if live is None else jnp.where(live, z, -jnp.inf)) - z_max
+    shifted_lse = jnp.log(jnp.sum(jnp.exp(shifted), ax, where=live, keepdims=True))
+    log_q = shifted - shifted_lse
+    if valid is not None:
+        log_q = jnp.where(valid, log_q, -jnp.inf)
+    return _Logits(th, valid, any_valid, log_q, z_max + shifted_lse)
+
+
+def _class_count(lg: _Logits | None, y_pred: jax.Array, ax: int) -> Any:
+    """``C`` of the label smoothing: the number of unmasked classes (the axis's size without ``where``)."""
+    if lg is None or lg.valid is None:
+        return float(y_pred.shape[ax])
+    return jnp.maximum(jnp.sum(lg.valid, axis=ax, keepdims=True), 1).astype(y_pred.dtype)
+
+
+def _z_term(lg: _Logits, z_loss: Any, *, slope: bool) -> jax.Array:
+    """``z_loss * lse**2`` (or its slope ``2 z_loss lse``), keepdims; 0 when ``z_loss == 0`` or no class is left."""
+    zl = _as(z_loss, lg.lse)
+    keep = zl != 0 if lg.any_valid is None else (zl != 0) & lg.any_valid
+    return jnp.where(keep, 2.0 * zl * lg.lse if slope else zl * jnp.square(lg.lse), 0.0)
+
+
+def _logits_grad(t: jax.Array, lg: _Logits, ax: int, z_loss: Any) -> jax.Array:
+    """d/dz of ``-sum t log q + z_loss lse**2``: ``q (sum t + 2 z_loss lse) - t``, through the soft cap."""
+    q = jnp.exp(lg.log_q)
+    grad = q * (jnp.sum(t, axis=ax, keepdims=True) + _z_term(lg, z_loss, slope=True)) - t
+    if lg.tanh is not None:
+        grad = grad * (1.0 - jnp.square(lg.tanh))
+    return grad
+
+
+def _cce_targets(y_true, y_pred, ax, label_smoothing, class_weight, lg=None):
+    """Smoothed targets, and each sample's class weight ``sum_c w_c y_c`` (None without ``class_weight``).
+
+    With class weights the targets are reweighted to ``w y / sum(w y)``; the sum becomes the
+    sample's weight, so value times weight is ``sum_c w_c y_c (-log p_c)`` (PyTorch's soft targets).
+    """
+    y, weight = y_true, None
+    if class_weight is not None:
+        wy = _along(class_weight, y_pred, ax) * y_true
+        total = jnp.sum(wy, axis=ax, keepdims=True)
+        y = jnp.where(total != 0, wy / jnp.where(total != 0, total, 1.0), 0.0)
+        weight = jnp.squeeze(total, ax)
+    a = _as(label_smoothing, y_pred)
+    if lg is None or lg.valid is None:
+        return _smooth_categorical(y, a, ax), weight
+    # Masked classes take no target mass; smoothing spreads over the unmasked ones (optax's smooth_labels).
+    t = y * (1.0 - a) + a / _class_count(lg, y_pred, ax)
+    return jnp.where(lg.valid, t, 0.0), weight
+
+
+def _with_weight(values, mask, weight):
+    if weight is None:
+        return values if mask is None else (values, mask)
+    return values, Weighted(mask, weight)
+
+
+def _cce(y_true, y_pred, *, from_logits, label_smoothing, axis, class_weight, where, z_loss, logit_soft_cap):
     ax = _axis_of({"axis": axis}, y_pred.ndim)
-    t = _smooth_categorical(y_true, _as(label_smoothing, y_pred), ax)
     if from_logits:
-        return -jnp.sum(_masked_log_probs(t, jax.nn.log_softmax(y_pred, axis=ax)), axis=ax)
+        lg = _logits(y_pred, ax, where, logit_soft_cap)
+        t, weight = _cce_targets(y_true, y_pred, ax, label_smoothing, class_weight, lg)
+        values = -jnp.sum(_masked_log_probs(t, lg.log_q), axis=ax) + jnp.squeeze(_z_term(lg, z_loss, slope=False), ax)
+        return _with_weight(values, None, weight)
+    t, weight = _cce_targets(y_true, y_pred, ax, label_smoothing, class_weight)
     out, _ = _normalised(y_pred, ax)
-    return -jnp.sum(t * jnp.log(jnp.clip(out, EPSILON, _HIGH)), axis=ax)
+    return _with_weight(-jnp.sum(t * jnp.log(jnp.clip(out, EPSILON, _HIGH)), axis=ax), None, weight)
 
 
-def _cce_grad(y_true, y_pred, *, from_logits, label_smoothing, axis):
+def _cce_grad(y_true, y_pred, *, from_logits, label_smoothing, axis, class_weight, where, z_loss, logit_soft_cap):
     ax = _axis_of({"axis": axis}, y_pred.ndim)
-    t = _smooth_categorical(y_true, _as(label_smoothing, y_pred), ax)
     if from_logits:
-        return jax.nn.softmax(y_pred, axis=ax) * jnp.sum(t, axis=ax, keepdims=True) - t
+        lg = _logits(y_pred, ax, where, logit_soft_cap)
+        t, _ = _cce_targets(y_true, y_pred, ax, label_smoothing, class_weight, lg)
+        return _logits_grad(t, lg, ax, z_loss)
+    t, _ = _cce_targets(y_true, y_pred, ax, label_smoothing, class_weight)
     out, total = _normalised(y_pred, ax)
     g = -t / jnp.clip(out, EPSILON, _HIGH) * _clip_slope(out, EPSILON, _HIGH)
     return _through_normalisation(g, out, total, ax)
+
+
+def _check_ce_options(loss: str, opts: Mapping[str, Any]) -> None:
+    """class_weight >= 0; z_loss >= 0 and logit_soft_cap > 0, scalars; where, z_loss, soft cap need logits."""
+    check_interval(loss, "class_weight", opts["class_weight"], 0.0, None)
+    for name in ("z_loss", "logit_soft_cap"):
+        if opts[name] is not None and jnp.ndim(opts[name]) != 0:
+            raise ValueError(f"{loss}: {name} must be a scalar; received {name} of shape {jnp.shape(opts[name])}.")
+    check_interval(loss, "z_loss", opts["z_loss"], 0.0, None)
+    check_interval(loss, "logit_soft_cap", opts["logit_soft_cap"], 0.0, None, low_open=True)
+    if not opts["from_logits"]:
+        z_loss = opts["z_loss"]
+        used = {
+            "where": opts["where"] is not None,
+            "z_loss": not (is_concrete(z_loss) and not isinstance(z_loss, bool) and np.all(np.asarray(z_loss) == 0)),
+            "logit_soft_cap": opts["logit_soft_cap"] is not None,
+        }
+        for name, on in used.items():
+            if on:
+                shown = "a mask" if name == "where" else repr(opts[name])
+                raise ValueError(
+                    f"{loss}: {name} acts on logits and needs from_logits=True; "
+                    f"received {name}={shown} with from_logits=False."
+                )
+
+
+def _check_ce_shapes(spec: LossSpec, y_pred: jax.Array, opts: Mapping[str, Any]) -> None:
+    """class_weight has one weight per class; where broadcasts to y_pred (checked while tracing)."""
+    ax = opts["axis"] % y_pred.ndim
+    _check_class_vector(spec, "class_weight", opts["class_weight"], y_pred, ax, scalar=False)
+    where = opts["where"]
+    if where is not None:
+        shape = _option_shape(where)
+        try:
+            fits = np.broadcast_shapes(shape, y_pred.shape) == tuple(y_pred.shape)
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(
+                f"{spec.name}: where must be a boolean mask over the classes that broadcasts to y_pred's shape; "
+                f"received where.shape={shape}, y_pred.shape={tuple(y_pred.shape)}."
+            )
 
 
 def _cce_validate(opts):
     check_bool("categorical_crossentropy", "from_logits", opts["from_logits"])
     _check_smoothing("categorical_crossentropy", opts)
     _check_axis_option("categorical_crossentropy", opts)
+    _check_ce_options("categorical_crossentropy", opts)
+
+
+def _cce_prepare(spec, y_true, y_pred, opts):
+    y_true, y_pred = _axis_prepare(spec, y_true, y_pred, opts)
+    _check_ce_shapes(spec, y_pred, opts)
+    return y_true, y_pred
 
 
 CCE = LossSpec(
     "categorical_crossentropy",
     "CategoricalCrossentropy",
     _cce,
-    {"from_logits": False, "label_smoothing": 0.0, "axis": -1},
+    {"from_logits": False, "label_smoothing": 0.0, "axis": -1, **_CE_EXTRA},
     static=frozenset({"from_logits", "axis"}),
     local_grad=_cce_grad,
     reduced_axes=_class_axis,
     validate=_cce_validate,
-    prepare=_axis_prepare,
+    prepare=_cce_prepare,
     custom_jvp=True,
     aliases=("cce",),
 )
@@ -422,6 +641,10 @@ def categorical_crossentropy(
     from_logits: bool = False,
     label_smoothing: float | ArrayLike = 0.0,
     axis: int = -1,
+    class_weight: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    z_loss: float | ArrayLike = 0.0,
+    logit_soft_cap: float | ArrayLike | None = None,
     sample_weight: ArrayLike | None = None,
     reduction: Reduction = "sum_over_batch_size",
 ) -> jax.Array:
@@ -432,6 +655,29 @@ def categorical_crossentropy(
 
     with ``p = clip(y_pred / sum(y_pred), 1e-7, 1 - 1e-7)`` (Keras normalises the
     probabilities), or ``log p = log_softmax(y_pred)`` when ``from_logits``.
+
+    Options beyond Keras (optax and PyTorch):
+
+    - ``class_weight`` ``w`` of shape ``(C,)``: the per-sample value becomes
+      ``sum_c w_c y_c (-log p_c)`` (PyTorch's ``cross_entropy(weight=w)``; for one-hot
+      targets, the loss times the label's weight). Each sample counts with the weight
+      ``sum_c w_c y_c`` in ``"mean_with_sample_weight"``, which then divides by the sum of
+      those weights (times ``sample_weight``): PyTorch's weighted mean.
+      ``"sum_over_batch_size"`` still divides by the number of samples, as Keras does.
+      With label smoothing, the smoothing part ``s mean_c(-log p_c)`` is weighted by the
+      sample's weight ``sum_c w_c y_c`` too, so one-hot targets give the label's weight
+      times the smoothed loss (PyTorch weighs each class of the smoothing part by its own
+      weight instead).
+    - ``where`` (logits only): a boolean mask over the classes, broadcastable to
+      ``y_pred``; masked classes take no probability mass (the softmax and the
+      log-sum-exp run over the unmasked ones, any logit, ``-inf`` included, may sit
+      under the mask), target mass on them is left out, and label smoothing spreads
+      ``s / C'`` over the ``C'`` unmasked classes: optax's
+      ``softmax_cross_entropy(..., where=...)`` with ``smooth_labels(..., where=...)``.
+      A row with no class left gives 0.
+    - ``z_loss`` (logits only, ``>= 0``): adds ``z_loss * logsumexp(z)**2`` per sample.
+    - ``logit_soft_cap`` (logits only, ``> 0``): logits become ``cap * tanh(z / cap)``
+      before everything else.
 
     Differences from Keras: a ``-inf`` logit (a masked class) whose target is 0
     contributes 0, in value and gradient (Keras gives NaN); ``C`` in the label
@@ -444,15 +690,22 @@ def categorical_crossentropy(
       from_logits: whether ``y_pred`` holds logits.
       label_smoothing: ``s`` in ``[0, 1]``.
       axis: the class axis.
+      class_weight: None, or non-negative weights of shape ``(C,)`` (may be traced).
+      where: None, or a boolean mask broadcastable to ``y_pred`` (needs ``from_logits``).
+      z_loss: coefficient ``>= 0`` of ``logsumexp(z)**2`` (needs ``from_logits`` unless 0).
+      logit_soft_cap: None, or the cap ``> 0`` (needs ``from_logits``).
       sample_weight: weight of the per-sample loss's shape or a leading prefix of it.
       reduction: one of the five reductions (see :func:`binary_crossentropy`).
 
     Returns:
       A scalar, or per-sample values (``y_pred``'s shape less ``axis``) for ``reduction="none"``.
 
-    Gradient (closed form, the custom JVP rule): from logits ``softmax(z) sum(t) - t``;
-    from probabilities ``(g - sum(g out)) / sum(y_pred)`` with ``out`` the normalised
-    probabilities and ``g = -t / out`` (0 where clipped).
+    Gradient (closed form, the custom JVP rule): from logits
+    ``(softmax(z) (sum(t) + 2 z_loss lse) - t) (1 - tanh(y_pred / cap)**2)`` with the softmax
+    over the unmasked classes, ``t`` the (reweighted, smoothed) targets and the last factor
+    only under the soft cap; from probabilities ``(g - sum(g out)) / sum(y_pred)`` with
+    ``out`` the normalised probabilities and ``g = -t / out`` (0 where clipped); class
+    weights scale each sample's gradient by its weight.
 
     Example:
       >>> import jax.numpy as jnp, jaxloss
@@ -462,9 +715,26 @@ def categorical_crossentropy(
       >>> logits = jnp.array([[-jnp.inf, 2.0, 0.0]])
       >>> jaxloss.categorical_crossentropy(jnp.array([[0.0, 1.0, 0.0]]), logits, from_logits=True)
       Array(0.12692805, dtype=float32)
+      >>> logits = jnp.array([[1.0, 2.0, 0.0], [0.5, -jnp.inf, 1.0]])
+      >>> jaxloss.categorical_crossentropy(  # (2 * 0.4076 + 0.5 * 0.4741) / (2 + 0.5)
+      ...     y_true, logits, from_logits=True, class_weight=jnp.array([1.0, 2.0, 0.5]),
+      ...     where=jnp.array([[True, True, True], [True, False, True]]), reduction="mean_with_sample_weight")
+      Array(0.42090017, dtype=float32)
     """
+    if isinstance(class_weight, (list, tuple)):
+        class_weight = np.asarray(class_weight)
     return CCE.evaluate(
-        y_true, y_pred, sample_weight, reduction, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis
+        y_true,
+        y_pred,
+        sample_weight,
+        reduction,
+        from_logits=from_logits,
+        label_smoothing=label_smoothing,
+        axis=axis,
+        class_weight=class_weight,
+        where=where,
+        z_loss=z_loss,
+        logit_soft_cap=logit_soft_cap,
     )
 
 
@@ -642,29 +912,60 @@ def _scce_inputs(y_true, y_pred, from_logits, ignore_class, axis):
     return ax, labels, valid, y_pred
 
 
-def _scce(y_true, y_pred, *, from_logits, ignore_class, axis):
-    ax, labels, valid, y_pred = _scce_inputs(y_true, y_pred, from_logits, ignore_class, axis)
-    hot = _one_hot(labels, y_pred.shape, ax)
+def _scce_log_probs(y_pred, ax, from_logits, opts):
+    """Log-probabilities (clipped ones from probabilities) and, from logits, the logits' parts."""
     if from_logits:
-        log_p = jax.nn.log_softmax(y_pred, axis=ax)
-    else:
-        out, _ = _normalised(y_pred, ax)
-        log_p = jnp.log(jnp.clip(out, EPSILON, _HIGH))
+        lg = _logits(y_pred, ax, opts["where"], opts["logit_soft_cap"])
+        return lg.log_q, lg
+    out, _ = _normalised(y_pred, ax)
+    return jnp.log(jnp.clip(out, EPSILON, _HIGH)), None
+
+
+def _scce_hot(labels, y_pred, ax, lg):
+    hot = _one_hot(labels, y_pred.shape, ax)
+    return hot if lg is None or lg.valid is None else hot & lg.valid
+
+
+def _scce_targets(hot, y_pred, ax, a, lg):
+    """Keras-smoothed one-hot targets ``(1 - a) [c = y] + a / C``: an expression that XLA fuses, never stored."""
+    t = jnp.where(hot, 1.0 - a, 0.0) + a / _class_count(lg, y_pred, ax)
+    return t if lg is None or lg.valid is None else jnp.where(lg.valid, t, 0.0)
+
+
+def _scce(y_true, y_pred, *, from_logits, ignore_class, axis, label_smoothing, **opts):
+    ax, labels, valid, y_pred = _scce_inputs(y_true, y_pred, from_logits, ignore_class, axis)
+    log_p, lg = _scce_log_probs(y_pred, ax, from_logits, opts)
+    hot = _scce_hot(labels, y_pred, ax, lg)
+    a = _as(label_smoothing, y_pred)
     # where, not a one-hot product: a -inf logit of another class contributes 0, not NaN.
-    values = -jnp.sum(jnp.where(hot, log_p, 0.0), axis=ax)
-    if valid is None:
-        return values
-    return jnp.where(valid, values, 0.0), valid
+    values = -(1.0 - a) * jnp.sum(jnp.where(hot, log_p, 0.0), axis=ax)
+    # Smoothing's a/C on every class: a times the mean log-probability over the (unmasked) classes,
+    # left out entirely when a == 0 (a -inf logit would make 0 * inf).
+    live = lg is not None and lg.valid is not None
+    total_log_p = jnp.sum(jnp.where(lg.valid, log_p, 0.0) if live else log_p, axis=ax, keepdims=True)
+    mean_log_p = jnp.squeeze(total_log_p / _class_count(lg, y_pred, ax), ax)
+    values = values - a * jnp.where(a != 0, mean_log_p, 0.0)
+    if lg is not None:
+        values = values + jnp.squeeze(_z_term(lg, opts["z_loss"], slope=False), ax)
+    weight = None
+    if opts["class_weight"] is not None:
+        weight = jnp.sum(
+            jnp.where(_one_hot(labels, y_pred.shape, ax), _along(opts["class_weight"], y_pred, ax), 0.0), ax
+        )
+    if valid is not None:
+        values = jnp.where(valid, values, 0.0)
+    return _with_weight(values, valid, weight)
 
 
-def _scce_grad(y_true, y_pred, *, from_logits, ignore_class, axis):
+def _scce_grad(y_true, y_pred, *, from_logits, ignore_class, axis, label_smoothing, **opts):
     ax, labels, valid, y_pred = _scce_inputs(y_true, y_pred, from_logits, ignore_class, axis)
-    hot = _one_hot(labels, y_pred.shape, ax)
+    _, lg = _scce_log_probs(y_pred, ax, from_logits, opts)
+    t = _scce_targets(_scce_hot(labels, y_pred, ax, lg), y_pred, ax, _as(label_smoothing, y_pred), lg)
     if from_logits:
-        grad = jax.nn.softmax(y_pred, axis=ax) * jnp.sum(hot, axis=ax, keepdims=True) - hot
+        grad = _logits_grad(t, lg, ax, opts["z_loss"])
     else:
         out, total = _normalised(y_pred, ax)
-        g = jnp.where(hot, -_clip_slope(out, EPSILON, _HIGH) / jnp.clip(out, EPSILON, _HIGH), 0.0)
+        g = -t * _clip_slope(out, EPSILON, _HIGH) / jnp.clip(out, EPSILON, _HIGH)
         grad = _through_normalisation(g, out, total, ax)
     if valid is None:
         return grad
@@ -676,6 +977,8 @@ def _scce_validate(opts):
     check_bool(name, "from_logits", opts["from_logits"])
     check_int(name, "ignore_class", opts["ignore_class"], allow_none=True)
     _check_axis_option(name, opts)
+    _check_smoothing(name, opts)
+    _check_ce_options(name, opts)
 
 
 def _scce_prepare(spec, y_true, y_pred, opts):
@@ -693,6 +996,7 @@ def _scce_prepare(spec, y_true, y_pred, opts):
             y_true=y_true.shape,
             y_pred=y_pred.shape,
         )
+    _check_ce_shapes(spec, y_pred, opts)
     return y_true, y_pred
 
 
@@ -700,7 +1004,7 @@ SCCE = LossSpec(
     "sparse_categorical_crossentropy",
     "SparseCategoricalCrossentropy",
     _scce,
-    {"from_logits": False, "ignore_class": None, "axis": -1},
+    {"from_logits": False, "ignore_class": None, "axis": -1, "label_smoothing": 0.0, **_CE_EXTRA},
     static=frozenset({"from_logits", "ignore_class", "axis"}),
     local_grad=_scce_grad,
     reduced_axes=_class_axis,
@@ -720,16 +1024,41 @@ def sparse_categorical_crossentropy(
     from_logits: bool = False,
     ignore_class: int | None = None,
     axis: int = -1,
+    label_smoothing: float | ArrayLike = 0.0,
+    class_weight: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    z_loss: float | ArrayLike = 0.0,
+    logit_soft_cap: float | ArrayLike | None = None,
     sample_weight: ArrayLike | None = None,
     reduction: Reduction = "sum_over_batch_size",
 ) -> jax.Array:
     r"""Crossentropy with integer class labels.
 
-    .. math:: \ell = -\log p_{y},
+    .. math:: \ell = -(1 - s)\log p_{y} - s\,\operatorname{mean}_{axis} \log p
 
     with ``p = clip(y_pred / sum(y_pred), 1e-7, 1 - 1e-7)`` along ``axis``, or
-    ``log p = log_softmax(y_pred)`` when ``from_logits``. A label outside
-    ``[0, C)`` selects no class and gives 0, as Keras's one-hot does.
+    ``log p = log_softmax(y_pred)`` when ``from_logits``; ``s = label_smoothing``
+    (0 by default: ``-log p_y``). A label outside ``[0, C)`` selects no class and gives 0
+    (its smoothing part stays), as Keras's one-hot does.
+
+    ``label_smoothing``: Keras's convention, ``1 - s`` on the label plus ``s / C`` on every
+    class, equal to :func:`categorical_crossentropy` with the one-hot labels and the same
+    smoothing; computed from the mean log-probability, no one-hot is formed.
+
+    ``class_weight`` ``w`` of shape ``(C,)``: each sample's value is multiplied by its
+    label's weight ``w_y`` (PyTorch's ``cross_entropy(weight=w)``), and the sample counts
+    with the weight ``w_y`` in ``"mean_with_sample_weight"``, which then divides by the sum
+    of the labels' weights (times ``sample_weight``; ignored positions left out): PyTorch's
+    weighted mean. ``"sum_over_batch_size"`` divides by the number of (valid) samples, as
+    Keras does. With label smoothing the whole smoothed value is weighted by ``w_y``
+    (PyTorch weighs each class of the smoothing part by its own weight).
+
+    ``where``, ``z_loss``, ``logit_soft_cap`` (logits only) as in
+    :func:`categorical_crossentropy`: masked classes take no probability mass (optax's
+    ``softmax_cross_entropy_with_integer_labels(..., where=...)`` for a label on an unmasked
+    class; a label on a masked class selects nothing, like its one-hot row in
+    :func:`categorical_crossentropy`), ``z_loss * logsumexp(z)**2`` is added, the logits are
+    soft-capped to ``cap * tanh(z / cap)`` first.
 
     ``ignore_class``: positions whose label equals it get the value 0 and are left out
     of the mean (the reductions ``"sum_over_batch_size"`` and ``"mean"`` divide by the
@@ -748,15 +1077,22 @@ def sparse_categorical_crossentropy(
       from_logits: whether ``y_pred`` holds logits.
       ignore_class: a label value to leave out, or None.
       axis: the class axis of ``y_pred``.
+      label_smoothing: ``s`` in ``[0, 1]`` (may be traced).
+      class_weight: None, or non-negative weights of shape ``(C,)`` (may be traced).
+      where: None, or a boolean mask broadcastable to ``y_pred`` (needs ``from_logits``).
+      z_loss: coefficient ``>= 0`` of ``logsumexp(z)**2`` (needs ``from_logits`` unless 0).
+      logit_soft_cap: None, or the cap ``> 0`` (needs ``from_logits``).
       sample_weight: weight of the per-sample loss's shape or a leading prefix of it.
       reduction: one of the five reductions (see :func:`binary_crossentropy`).
 
     Returns:
       A scalar, or per-sample values (the labels' shape) for ``reduction="none"``.
 
-    Gradient (closed form, the custom JVP rule): from logits ``softmax(z) - onehot(y)``;
-    from probabilities ``(g - sum(g out)) / sum(y_pred)`` with ``g = -onehot(y) / out``
-    (0 where clipped); 0 at ignored positions.
+    Gradient (closed form, the custom JVP rule): with ``t = (1 - s) onehot(y) + s / C``
+    (over the unmasked classes), from logits ``(softmax(z) (sum(t) + 2 z_loss lse) - t)``,
+    times ``1 - tanh(y_pred / cap)**2`` under the soft cap (``softmax(z) - onehot(y)`` by
+    default); from probabilities ``(g - sum(g out)) / sum(y_pred)`` with ``g = -t / out``
+    (0 where clipped); 0 at ignored positions; times ``w_y`` with class weights.
 
     Example:
       >>> import jax.numpy as jnp, jaxloss
@@ -765,9 +1101,30 @@ def sparse_categorical_crossentropy(
       Array(1.1769392, dtype=float32)
       >>> jaxloss.sparse_categorical_crossentropy(jnp.array([1, -1]), y_pred, ignore_class=-1)
       Array(0.05129331, dtype=float32)
+      >>> logits = jnp.array([[1.0, 3.0, -1.0], [0.0, 0.5, 2.0]])
+      >>> jaxloss.sparse_categorical_crossentropy(  # PyTorch's weighted mean: sum w_y l / sum w_y
+      ...     jnp.array([1, 2]), logits, from_logits=True, class_weight=jnp.array([1.0, 0.5, 2.0]),
+      ...     reduction="mean_with_sample_weight")
+      Array(0.27367088, dtype=float32)
+      >>> jaxloss.sparse_categorical_crossentropy(
+      ...     jnp.array([1, 2]), logits, from_logits=True, label_smoothing=0.1, z_loss=1e-4, logit_soft_cap=30.0)
+      Array(0.38433793, dtype=float32)
     """
+    if isinstance(class_weight, (list, tuple)):
+        class_weight = np.asarray(class_weight)
     return SCCE.evaluate(
-        y_true, y_pred, sample_weight, reduction, from_logits=from_logits, ignore_class=ignore_class, axis=axis
+        y_true,
+        y_pred,
+        sample_weight,
+        reduction,
+        from_logits=from_logits,
+        ignore_class=ignore_class,
+        axis=axis,
+        label_smoothing=label_smoothing,
+        class_weight=class_weight,
+        where=where,
+        z_loss=z_loss,
+        logit_soft_cap=logit_soft_cap,
     )
 
 
@@ -878,22 +1235,50 @@ def categorical_generalized_cross_entropy(
 # --------------------------------------------------------------------------
 
 
-def _kld(y_true, y_pred):
-    t = jnp.clip(y_true, EPSILON, 1.0)
+def _kld_log_parts(y_true, y_pred, log_target):
+    """PyTorch's kl_div / optax (``log_input``): targets with ``0 log 0 = 0``, nothing clipped.
+
+    Returns the classes with target mass, the targets and their logs, 0 (not ``-inf``) where
+    the target is 0 so that no untaken branch makes a NaN gradient.
+    """
+    if log_target:
+        live = y_true > -jnp.inf
+        log_t = jnp.where(live, y_true, 0.0)
+        return live, jnp.where(live, jnp.exp(log_t), 0.0), log_t
+    live = y_true > 0
+    return live, y_true, jnp.log(jnp.where(live, y_true, 1.0))
+
+
+def _kld(y_true, y_pred, *, log_input, log_target):
+    if log_input:
+        live, t, log_t = _kld_log_parts(y_true, y_pred, log_target)
+        log_p = jnp.where(live, y_pred, 0.0)
+        return jnp.sum(jnp.where(live, t * (log_t - log_p), 0.0), axis=-1)
+    t = jnp.clip(jnp.exp(y_true) if log_target else y_true, EPSILON, 1.0)
     return jnp.sum(t * jnp.log(t / jnp.clip(y_pred, EPSILON, 1.0)), axis=-1)
 
 
-def _kld_grad(y_true, y_pred):
-    t = jnp.clip(y_true, EPSILON, 1.0)
+def _kld_grad(y_true, y_pred, *, log_input, log_target):
+    if log_input:
+        live, t, _ = _kld_log_parts(y_true, y_pred, log_target)
+        return jnp.where(live, -t, 0.0)
+    t = jnp.clip(jnp.exp(y_true) if log_target else y_true, EPSILON, 1.0)
     return -t / jnp.clip(y_pred, EPSILON, 1.0) * _clip_slope(y_pred, EPSILON, 1.0)
+
+
+def _kld_validate(opts):
+    check_bool("kl_divergence", "log_input", opts["log_input"])
+    check_bool("kl_divergence", "log_target", opts["log_target"])
 
 
 KLD = LossSpec(
     "kl_divergence",
     "KLDivergence",
     _kld,
-    {},
+    {"log_input": False, "log_target": False},
+    static=frozenset({"log_input", "log_target"}),
     local_grad=_kld_grad,
+    validate=_kld_validate,
     aliases=("kld", "kullback_leibler_divergence"),
 )
 
@@ -903,6 +1288,8 @@ def kl_divergence(
     y_true: ArrayLike,
     y_pred: ArrayLike,
     *,
+    log_input: bool = False,
+    log_target: bool = False,
     sample_weight: ArrayLike | None = None,
     reduction: Reduction = "sum_over_batch_size",
 ) -> jax.Array:
@@ -911,20 +1298,39 @@ def kl_divergence(
     .. math:: \ell = \sum_{-1} t \log\frac{t}{p},\quad t = \operatorname{clip}(y, \epsilon, 1),\
        p = \operatorname{clip}(\hat y, \epsilon, 1),\ \epsilon = 10^{-7}
 
+    by default (Keras). ``log_target=True``: ``y_true`` holds log-probabilities, ``t = exp(y_true)``
+    (clipped as above unless ``log_input``). ``log_input=True``: ``y_pred`` holds
+    log-probabilities and nothing is clipped, PyTorch's ``kl_div(y_pred, y_true, log_target=...)``
+    with ``reduction="none"`` summed over the last axis, and optax's ``kl_divergence`` /
+    ``kl_divergence_with_log_targets``:
+
+    .. math:: \ell = \sum_{-1} t\,(\log t - \log p),\quad 0 \log 0 = 0,
+
+    where a zero target (``y_true == 0``, or ``-inf`` with ``log_target``) contributes 0 in
+    value and gradient, even against ``log p = -inf`` (optax gives NaN for ``-inf`` log-targets).
+
     Args:
-      y_true: target probabilities, shape ``(..., C)``.
-      y_pred: predicted probabilities, same shape (Keras's rank rule applies).
+      y_true: target probabilities (log-probabilities with ``log_target``), shape ``(..., C)``.
+      y_pred: predicted probabilities (log-probabilities with ``log_input``), same shape
+        (Keras's rank rule applies).
+      log_input: whether ``y_pred`` holds log-probabilities.
+      log_target: whether ``y_true`` holds log-probabilities.
       sample_weight: weight of the per-sample loss's shape or a leading prefix of it.
       reduction: one of the five reductions (see :func:`binary_crossentropy`).
 
     Returns:
       A scalar, or per-sample values of shape ``(...)`` for ``reduction="none"``.
 
-    Gradient: ``-t / p``, 0 where ``y_pred`` is clipped (outside ``[1e-7, 1]``).
+    Gradient: ``-t / p``, 0 where ``y_pred`` is clipped (outside ``[1e-7, 1]``); with
+    ``log_input``, ``-t`` (0 at zero targets). Gradients with respect to the targets are
+    finite at zero targets too (``log t`` read as 0 there).
 
     Example:
       >>> import jax.numpy as jnp, jaxloss
       >>> jaxloss.kl_divergence(jnp.array([[0.5, 0.5]]), jnp.array([[0.25, 0.75]]))
       Array(0.14384104, dtype=float32)
+      >>> jaxloss.kl_divergence(jnp.log(jnp.array([[0.0, 1.0]])), jnp.log(jnp.array([[0.0, 0.5]])),
+      ...                       log_input=True, log_target=True)
+      Array(0.6931472, dtype=float32)
     """
-    return KLD.evaluate(y_true, y_pred, sample_weight, reduction)
+    return KLD.evaluate(y_true, y_pred, sample_weight, reduction, log_input=log_input, log_target=log_target)

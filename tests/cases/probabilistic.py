@@ -174,3 +174,98 @@ CASES = [
     Case(KLD, {}, _kl((2, 3, 4)), label="rank3"),
     Case(KLD, {}, _kl((7, 1), labels_shape=(7,)), label="N_vs_N1"),
 ]
+
+# Options beyond Keras (optax and PyTorch): no Keras equal, so keras_options=None; the closed form,
+# autodiff and finite differences are checked here, the values against optax and PyTorch's formulas
+# in tests/test_probabilistic_options.py.
+CW5 = [0.5, 2.0, 1.0, 0.0, 1.5]  # one class weighted 0
+MASK5 = [True, True, False, True, True]
+
+
+def _kl_log(shape, *, log_input, log_target):
+    def make(rng):
+        y_true = _probs(rng, shape, -1)
+        y_true.flat[::4] = 0.0  # zero targets: -inf log-targets, 0 log 0 = 0 in log-input mode
+        y_pred = _probs(rng, shape, -1)
+        with np.errstate(divide="ignore"):
+            y_true = np.log(y_true) if log_target else y_true
+        return y_true.astype(np.float32), (np.log(y_pred) if log_input else y_pred).astype(np.float32)
+
+    return make
+
+
+BEYOND = {"keras_options": None}
+CASES += [
+    # binary_crossentropy: pos_weight (PyTorch)
+    Case(BCE, {"pos_weight": [0.5, 1.0, 2.0, 3.0, 0.0]}, _binary((6, 5), soft=True), **BEYOND),
+    Case(BCE, {"from_logits": True, "pos_weight": 2.5, "label_smoothing": 0.1}, _binary((6, 5), logits=True), **BEYOND),
+    Case(BCE, {"from_logits": True, "pos_weight": [3.0, 0.5, 1.5], "axis": 0}, _binary((3, 4), logits=True), **BEYOND),
+    # categorical_crossentropy: class_weight, where, z_loss, logit_soft_cap
+    Case(CCE, {"class_weight": CW5}, _categorical((6, 5)), **BEYOND),
+    Case(CCE, {"class_weight": CW5, "label_smoothing": 0.1}, _categorical((6, 5), soft=True), label="soft", **BEYOND),
+    Case(
+        CCE,
+        {"from_logits": True, "class_weight": CW5, "label_smoothing": 0.2},
+        _categorical((6, 5), logits=True, soft=True),
+        label="soft",
+        **BEYOND,
+    ),
+    Case(CCE, {"from_logits": True, "where": MASK5}, _categorical((6, 5), logits=True, soft=True), **BEYOND),
+    Case(CCE, {"from_logits": True, "z_loss": 0.05}, _categorical((6, 5), logits=True), **BEYOND),
+    Case(CCE, {"from_logits": True, "logit_soft_cap": 2.0}, _categorical((6, 5), logits=True), **BEYOND),
+    Case(
+        CCE,
+        {
+            "from_logits": True,
+            "where": [True, False, True, True],
+            "label_smoothing": 0.2,
+            "z_loss": 0.01,
+            "logit_soft_cap": 2.5,
+            "class_weight": [1.0, 0.5, 2.0, 1.5],
+        },
+        _categorical((2, 3, 4), logits=True, soft=True),
+        label="rank3",
+        **BEYOND,
+    ),
+    Case(
+        CCE,
+        {
+            "from_logits": True,
+            "axis": 1,
+            "class_weight": [1.0, 2.0, 0.5, 1.0],
+            "z_loss": 0.02,
+            "where": [[True], [True], [False], [True]],
+        },
+        _categorical((2, 4, 3), axis=1, logits=True),
+        **BEYOND,
+    ),
+    # sparse_categorical_crossentropy: label_smoothing, class_weight, where, z_loss, logit_soft_cap
+    Case(SCCE, {"label_smoothing": 0.1}, _sparse((6, 5)), **BEYOND),
+    Case(SCCE, {"from_logits": True, "label_smoothing": 0.2}, _sparse((6, 5), logits=True), **BEYOND),
+    Case(SCCE, {"from_logits": True, "class_weight": CW5}, _sparse((6, 5), logits=True), **BEYOND),
+    Case(SCCE, {"class_weight": CW5, "ignore_class": -1}, _sparse((8, 5), ignore=-1), **BEYOND),
+    Case(
+        SCCE,
+        {"from_logits": True, "class_weight": CW5, "label_smoothing": 0.1, "ignore_class": -1},
+        _sparse((8, 5), logits=True, ignore=-1),
+        **BEYOND,
+    ),
+    Case(SCCE, {"from_logits": True, "where": MASK5, "z_loss": 0.05}, _sparse((6, 5), logits=True), **BEYOND),
+    Case(
+        SCCE,
+        {"from_logits": True, "logit_soft_cap": 2.0, "label_smoothing": 0.1, "where": MASK5, "class_weight": CW5},
+        _sparse((2, 3, 5), logits=True),
+        label="rank3",
+        **BEYOND,
+    ),
+    Case(
+        SCCE,
+        {"from_logits": True, "axis": 1, "label_smoothing": 0.1, "where": [[True], [False], [True], [True], [True]]},
+        _sparse((2, 5, 3), axis=1, logits=True),
+        **BEYOND,
+    ),
+    # kl_divergence: log_input / log_target (PyTorch's kl_div, optax)
+    Case(KLD, {"log_input": True}, _kl_log((6, 5), log_input=True, log_target=False), **BEYOND),
+    Case(KLD, {"log_input": True, "log_target": True}, _kl_log((6, 5), log_input=True, log_target=True), **BEYOND),
+    Case(KLD, {"log_target": True}, _kl_log((2, 3, 4), log_input=False, log_target=True), label="rank3", **BEYOND),
+]

@@ -343,7 +343,9 @@ class LossSpec:
         opts = {**self.options, **options}
         static = tuple(sorted((k, _hashable(v)) for k, v in opts.items() if k in self.static))
         # A list or tuple of numbers (per-class alpha) is one array, not a pytree of scalars.
-        numeric = {k: np.asarray(v) if isinstance(v, (list, tuple)) else v for k, v in opts.items() if k not in self.static}
+        numeric = {
+            k: np.asarray(v) if isinstance(v, (list, tuple)) else v for k, v in opts.items() if k not in self.static
+        }
         return static, numeric
 
     def _inputs(self, y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None):

@@ -43,7 +43,12 @@ def test_probability_range_and_row_sums():
     y_true = np.eye(3, dtype=np.float32)[[0, 1]]
     bad = PROBS.copy()
     bad[1, 2] = 1.5
-    _raises(safe, y_true, bad, match=r"categorical_crossentropy: y_pred must hold probabilities in \[0, 1\]; first offending index \(1, 2\), value 1.5")
+    _raises(
+        safe,
+        y_true,
+        bad,
+        match=r"categorical_crossentropy: y_pred must hold probabilities in \[0, 1\]; first offending index \(1, 2\), value 1.5",
+    )
     unnormalized = np.full((2, 3), 0.2, np.float32)
     _raises(safe, y_true, unnormalized, match=r"y_pred rows along axis -1 must sum to 1 .*index \(0,\), value 0.6")
     # from logits nothing of this applies

@@ -72,9 +72,16 @@ def _run_checks(loss: str, options: dict[str, Any], y_true, y_pred, sample_weigh
     floats = {"y_true": y_true, "y_pred": y_pred}
     if sample_weight is not None:
         floats["sample_weight"] = jnp.asarray(sample_weight)
+    log_input, log_target = options.get("log_input", False), options.get("log_target", False)
+    where = options.get("where")
     for name, x in floats.items():
         if jnp.issubdtype(x.dtype, jnp.floating):
-            _check(loss, name, ~jnp.isfinite(x), "must be finite (found NaN or infinity)", x)
+            bad = ~jnp.isfinite(x)
+            if name == "y_pred" and where is not None:
+                bad = bad & jnp.broadcast_to(jnp.asarray(where, bool), x.shape)  # masked classes may be -inf
+            if (name == "y_pred" and log_input) or (name == "y_true" and log_target):
+                bad = bad & (x != -jnp.inf)  # log(0)
+            _check(loss, name, bad, "must be finite (found NaN or infinity)", x)
     if loss in _INTEGER_LABELS and jnp.issubdtype(y_true.dtype, jnp.integer):
         classes = y_pred.shape[_INTEGER_LABELS[loss](options)] if y_pred.ndim else 0
         bad = (y_true < 0) | (y_true >= classes)
@@ -83,6 +90,17 @@ def _run_checks(loss: str, options: dict[str, Any], y_true, y_pred, sample_weigh
             bad = bad & (y_true != ignore)
         _check(loss, "y_true", bad, f"must hold class indices in [0, {classes})", y_true)
     if options.get("from_logits", False):
+        return
+    if log_input or log_target:
+        # Log-probabilities: no [0, 1] range; rows must still be distributions.
+        for name, x, is_log in (("y_pred", y_pred, log_input), ("y_true", y_true, log_target)):
+            p = jnp.exp(x) if is_log else x
+            if not is_log:
+                _check(loss, name, (p < 0) | (p > 1), "must hold probabilities in [0, 1]", p)
+            sums = jnp.sum(p.astype(jnp.float32), axis=-1)
+            tol = _SUM_TOL.get(jnp.dtype(x.dtype), _DEFAULT_SUM_TOL)
+            rule = f"rows along axis -1 must sum to 1 (within {tol:g}){' after exp' if is_log else ''}"
+            _check(loss, name, jnp.abs(sums - 1.0) > tol, rule, sums)
         return
     if loss in _PROBABILITY_PRED:
         _check(loss, "y_pred", (y_pred < 0) | (y_pred > 1), "must hold probabilities in [0, 1]", y_pred)

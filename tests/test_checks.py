@@ -86,3 +86,24 @@ def test_gradients_flow_through_checked():
     t = np.zeros((2, 3), np.float32)
     p = jnp.arange(6.0).reshape(2, 3)
     np.testing.assert_allclose(jax.grad(lambda q: safe(t, q))(p), jaxloss.grad("huber")(t, p), rtol=1e-6)
+
+
+def test_log_inputs_and_masked_logits_are_understood():
+    log_p = np.log(np.array([[0.2, 0.8], [0.5, 0.5]], np.float32))
+    target = np.array([[0.0, 1.0], [0.5, 0.5]], np.float32)
+    kl = jaxloss.checked("kl_divergence")
+    kl(target, log_p, log_input=True)  # log-probabilities are not outside [0, 1] errors
+    log_target = np.where(target > 0, np.log(np.maximum(target, 1e-30)), -np.inf).astype(np.float32)
+    kl(log_target, log_p, log_input=True, log_target=True)  # log 0 = -inf is allowed
+    _raises(
+        kl,
+        target,
+        log_p + 1.0,
+        log_input=True,
+        match=r"kl_divergence: y_pred rows along axis -1 must sum to 1 .* after exp",
+    )
+    cce = jaxloss.checked("categorical_crossentropy")
+    logits = np.array([[1.0, -np.inf, 0.5]], np.float32)
+    where = np.array([[True, False, True]])
+    cce(np.array([[1.0, 0.0, 0.0]], np.float32), logits, from_logits=True, where=where)
+    _raises(cce, np.array([[1.0, 0.0, 0.0]], np.float32), logits, from_logits=True, match=r"y_pred must be finite")

@@ -238,3 +238,21 @@ def test_empty_batch(loss):
         assert out.shape == (0,) and out.dtype == jnp.float32  # Keras returns the empty values
     dy = jax.grad(lambda p: jnp.sum(fn(_cast_true(y_true), p)))(jnp.asarray(y_pred, jnp.float32))
     assert dy.shape == shape
+
+
+@given(problems(min_batch=1))
+def test_float64_under_x64_matches_float32(problem):
+    loss, options, y_true, y_pred, extreme = problem
+    assume(not extreme)
+    if loss == "mean_absolute_percentage_error":
+        y_true = np.where(np.abs(y_true) < 1e-3, 1.0, y_true)
+    fn = _fn(loss)
+    want = fn(_cast_true(y_true), y_pred, reduction="none", **options)
+    with jax.enable_x64(True):
+        t64 = y_true if np.issubdtype(np.asarray(y_true).dtype, np.integer) else jnp.asarray(y_true, jnp.float64)
+        p64 = jnp.asarray(y_pred, jnp.float64)
+        got = fn(t64, p64, reduction="none", **options)
+        assert got.dtype == jnp.float64
+        g = jaxloss.grad(loss, **options)(t64, p64)
+        assert g.dtype == jnp.float64 and np.all(np.isfinite(np.asarray(g)))
+    assert_close(got, want, {"rtol": 1e-4, "atol": 1e-5})

@@ -358,21 +358,19 @@ class LossSpec:
         sw = None if sample_weight is None else jnp.asarray(sample_weight).astype(dtype)
         return y_true, y_pred, sw
 
-    def values_and_mask(self, y_true, y_pred, opts: Mapping[str, Any]):
-        """Per-sample values (through the custom JVP rule when the spec has one) and mask."""
+    def plain_values_and_mask(self, y_true, y_pred, opts: Mapping[str, Any]):
+        """The rule-free per-sample values and the mask (None when the loss has none)."""
         out = self.per_sample(y_true, y_pred, **opts)
-        values, mask = out if isinstance(out, tuple) else (out, None)
-        if self.custom_jvp:
-            static = tuple(sorted((k, _hashable(v)) for k, v in opts.items() if k in self.static))
-            numeric = {k: v for k, v in opts.items() if k not in self.static}
-            values = _values_with_rule(self, static, y_true, y_pred, numeric)
-        return values, mask
+        return out if isinstance(out, tuple) else (out, None)
 
     def _forward(self, reduction, static, y_true, y_pred, sample_weight, numeric):
         opts = {**dict(static), **numeric}
         y_true, y_pred, sw = self._inputs(y_true, y_pred, sample_weight)
         y_true, y_pred = self.prepare(self, y_true, y_pred, opts)
-        values, mask = self.values_and_mask(y_true, y_pred, opts)
+        values, mask = self.plain_values_and_mask(y_true, y_pred, opts)
+        if self.custom_jvp:
+            # The same values, carrying the closed form as their JVP rule.
+            values = _values_with_rule(self, static, y_true, y_pred, numeric)
         weight = effective_weight(self.name, values.shape, values.dtype, sw, mask, reduction)
         return reduce(values, weight, reduction)
 
@@ -381,8 +379,7 @@ class LossSpec:
         shape, dtype = jnp.shape(y_pred), jnp.asarray(y_pred).dtype
         y_true, y_pred, sw = self._inputs(y_true, y_pred, sample_weight)
         y_true, y_pred = self.prepare(self, y_true, y_pred, opts)
-        out = self.per_sample(y_true, y_pred, **opts)
-        values, mask = out if isinstance(out, tuple) else (out, None)
+        values, mask = self.plain_values_and_mask(y_true, y_pred, opts)
         weight = effective_weight(self.name, values.shape, values.dtype, sw, mask, reduction)
         cot = reduction_cotangent(values, weight, reduction)
         return self.pullback(y_true, y_pred, cot, opts).reshape(shape).astype(dtype)
@@ -456,8 +453,7 @@ def register(spec: LossSpec) -> Callable[[Callable[..., jax.Array]], Callable[..
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
 def _values_with_rule(spec, static, y_true, y_pred, numeric):
-    out = spec.per_sample(y_true, y_pred, **dict(static), **numeric)
-    return out[0] if isinstance(out, tuple) else out
+    return spec.plain_values_and_mask(y_true, y_pred, {**dict(static), **numeric})[0]
 
 
 def _is_zero(t: Any) -> bool:
@@ -480,8 +476,7 @@ def _values_rule(spec, static, primals, tangents):
     if not _is_zero(t_true) or live:
 
         def plain(yt, num):
-            out = spec.per_sample(yt, y_pred, **dict(static), **{**numeric, **num})
-            return out[0] if isinstance(out, tuple) else out
+            return spec.plain_values_and_mask(yt, y_pred, {**dict(static), **numeric, **num})[0]
 
         yt_tan = jnp.zeros_like(y_true) if _is_zero(t_true) else t_true
         if _is_zero(t_true) and not jnp.issubdtype(y_true.dtype, jnp.floating):

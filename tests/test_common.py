@@ -84,8 +84,7 @@ def _plain_loss(case, reduction):
     def loss(y_true, y_pred, sw):
         y_true, y_pred, sw = spec._inputs(y_true, y_pred, sw)
         y_true, y_pred = spec.prepare(spec, y_true, y_pred, {**spec.options, **case.options})
-        out = spec.per_sample(y_true, y_pred, **{**spec.options, **case.options})
-        values, mask = out if isinstance(out, tuple) else (out, None)
+        values, mask = spec.plain_values_and_mask(y_true, y_pred, {**spec.options, **case.options})
         weight = effective_weight(spec.name, values.shape, values.dtype, sw, mask, reduction)
         return jnp.sum(reduce(values, weight, reduction))
 

@@ -131,6 +131,37 @@ def embeddings(rng, n):
     return rng.integers(0, 16, rows).astype(np.int32), x
 
 
+def relevance(rng, n):
+    # Binary relevance (clicks): about ten relevant items in each list of WIDTH.
+    shape = (_rows(n), WIDTH)
+    return (rng.random(shape, dtype=np.float32) < 0.01).astype(np.float32), _normal(rng, shape)
+
+
+# The multi-input losses stack their compared inputs into y_pred (see jaxloss/_margin.py).
+EMBED_DIM = 128
+
+
+def ranked_pairs(rng, n):
+    # y_true (rows, WIDTH) in {-1, 1}; y_pred (rows, WIDTH, 2) stacks x1 and x2.
+    rows = _rows(n, 2 * WIDTH)
+    t = np.where(rng.random((rows, WIDTH), dtype=np.float32) < 0.5, -1.0, 1.0).astype(np.float32)
+    return t, _normal(rng, (rows, WIDTH, 2))
+
+
+def embedding_pairs(rng, n):
+    # y_true (rows,) in {-1, 1}; y_pred (rows, 2, EMBED_DIM) stacks x1 and x2.
+    rows = _rows(n, 2 * EMBED_DIM)
+    t = np.where(rng.random(rows, dtype=np.float32) < 0.5, -1.0, 1.0).astype(np.float32)
+    return t, _normal(rng, (rows, 2, EMBED_DIM))
+
+
+def triplets(rng, n):
+    # The anchor (rows, EMBED_DIM) plays y_true; y_pred (rows, 2, EMBED_DIM) stacks positive and
+    # negative. Independent normals: the hinge is active on about half the triplets.
+    rows = _rows(n, 2 * EMBED_DIM)
+    return _normal(rng, (rows, EMBED_DIM)), _normal(rng, (rows, 2, EMBED_DIM))
+
+
 # ----------------------------------------------------------------------------
 # optax equivalents: f(y_true, y_pred) -> the same scalar as jaxloss's default reduction
 # ----------------------------------------------------------------------------
@@ -200,6 +231,17 @@ OPTAX: dict[str, tuple[Callable[..., Any], str]] = {
         "poly_loss_cross_entropy(p, t, epsilon=2).mean()",
     ),
     "ctc": (_ctc_optax, "ctc_loss(p, 0, t, t == 0).mean()"),
+    # ntxent returns optax's mean over positive pairs, jaxloss's default reduction.
+    "ntxent": (lambda t, p: optax.losses.ntxent(p, t, temperature=0.07), "ntxent(p, t, temperature=0.07)"),
+    "ranking_softmax": (
+        lambda t, p: jnp.mean(optax.losses.ranking_softmax_loss(p, t, reduce_fn=None)),
+        "ranking_softmax_loss(p, t, reduce_fn=None).mean()",
+    ),
+    # optax adds eps inside the root, PyTorch (and jaxloss) to the difference: the case sets eps=0.
+    "triplet_margin": (
+        lambda t, p: jnp.mean(optax.losses.triplet_margin_loss(t, p[:, 0], p[:, 1], margin=1.0, eps=0.0)),
+        "triplet_margin_loss(t, p[:, 0], p[:, 1], eps=0).mean()",
+    ),
 }
 
 # ----------------------------------------------------------------------------
@@ -207,6 +249,9 @@ OPTAX: dict[str, tuple[Callable[..., Any], str]] = {
 # ----------------------------------------------------------------------------
 
 TorchFn = Callable[[Any, Any, Any, Any], Any]
+
+# gaussian_nll's case passes one scalar variance (its options are fixed across sizes).
+GAUSSIAN_VARIANCE = 0.5
 
 TORCH: dict[str, TorchFn] = {
     "mean_squared_error": lambda torch, F, t, p: F.mse_loss(p, t),
@@ -226,6 +271,12 @@ TORCH: dict[str, TorchFn] = {
     "hinge_embedding": lambda torch, F, t, p: F.hinge_embedding_loss(p, t, margin=1.0),
     "multilabel_soft_margin": lambda torch, F, t, p: F.multilabel_soft_margin_loss(p, t),
     "multi_margin": lambda torch, F, t, p: F.multi_margin_loss(p, t),
+    "margin_ranking": lambda torch, F, t, p: F.margin_ranking_loss(p[..., 0], p[..., 1], t, margin=0.0),
+    "cosine_embedding": lambda torch, F, t, p: F.cosine_embedding_loss(p[:, 0], p[:, 1], t, margin=0.0),
+    "triplet_margin": lambda torch, F, t, p: F.triplet_margin_loss(t, p[:, 0], p[:, 1], margin=1.0, p=2.0, eps=0.0),
+    "gaussian_nll": lambda torch, F, t, p: F.gaussian_nll_loss(p, t, torch.full_like(p, GAUSSIAN_VARIANCE)),
+    # Binary relevance is a probability target: cross_entropy's soft-label form, mean over lists.
+    "ranking_softmax": lambda torch, F, t, p: F.cross_entropy(p, t),
 }
 
 # ----------------------------------------------------------------------------
@@ -328,4 +379,10 @@ CASES: list[Case] = [
     Case("soft_margin", signs),
     Case("hinge_embedding", signs_distances, family=POLYNOMIAL),
     Case("multilabel_soft_margin", binary_logits),
+    Case("gaussian_nll", real, {"variance": GAUSSIAN_VARIANCE}, family=TRANSCENDENTAL),  # log v, as poisson_nll
+    Case("margin_ranking", ranked_pairs, family=POLYNOMIAL),  # a hinge on x1 - x2
+    Case("cosine_embedding", embedding_pairs),
+    Case("triplet_margin", triplets, {"eps": 0.0}),  # eps=0: optax places eps elsewhere
+    Case("ranking_softmax", relevance),  # a softmax cross-entropy per list, as categorical_crossentropy
+    Case("ntxent", embeddings, max_elements=4096 * CIRCLE_DIM),  # (N, N) similarities, as circle
 ]

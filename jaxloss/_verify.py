@@ -66,6 +66,40 @@ def _distributions(n, c):
     return lambda r: (_softmax(r.normal(0, 1, (n, c))), _softmax(r.normal(0, 1, (n, c))))
 
 
+def _log_softmax(x):
+    shifted = x - x.max(-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+
+
+def _log_distributions(n, c, log_target, log_input):
+    """KL inputs given as log-probabilities (log-softmax of normals) where the flags say so."""
+
+    def make(r):
+        t, p = r.normal(0, 1, (n, c)), r.normal(0, 1, (n, c))
+        return (_log_softmax(t) if log_target else _softmax(t)), (_log_softmax(p) if log_input else _softmax(p))
+
+    return make
+
+
+def _class_mask(n, c, seed=1):
+    """A boolean class mask per row, at least one class kept in each (row 0 keeps exactly one)."""
+    mask = np.random.default_rng(seed).random((n, c)) < 0.6
+    mask[0] = False
+    mask[np.arange(n), np.random.default_rng(seed + 1).integers(0, c, n)] = True
+    return mask
+
+
+def _masked(where, sparse):
+    """Finite logits (no -inf) and labels drawn among each row's unmasked classes."""
+    n, c = where.shape
+
+    def make(r):
+        labels = np.array([r.choice(np.flatnonzero(row)) for row in where])
+        return (labels if sparse else np.eye(c)[labels]), r.normal(0, 2, (n, c))
+
+    return make
+
+
 def _signs(shape):
     return lambda r: (r.choice([-1.0, 1.0], shape), r.normal(0, 1, shape))
 
@@ -79,6 +113,19 @@ def _ctc(b, t, c, length):
         labels = r.integers(1, c, (b, length))
         labels[0, length // 2 :] = 0
         return labels, r.normal(0, 1, (b, t, c))
+
+    return make
+
+
+def _ctc_lengths(lengths, t, c, blank):
+    """Labels that avoid ``blank`` within each row's length, arbitrary classes past it."""
+
+    def make(r):
+        labels = r.integers(0, c - 1, (len(lengths), max(lengths)))
+        labels[labels >= blank] += 1  # skip the blank
+        past = np.arange(labels.shape[1])[None, :] >= np.asarray(lengths)[:, None]
+        labels[past] = r.integers(0, c, int(past.sum()))
+        return labels, r.normal(0, 1, (len(lengths), t, c))
 
     return make
 
@@ -107,6 +154,13 @@ def _relevance(n, c):
     return lambda r: (r.integers(0, 3, (n, c)).astype(np.float64), r.normal(0, 1, (n, c)))
 
 
+# The options beyond Keras on the Keras losses.
+CLASS_WEIGHT = [0.5, 1.0, 2.0, 0.0, 1.5, 1.0, 3.0, 0.25, 1.0, 0.75]
+POS_WEIGHT = np.linspace(0.5, 4.0, 16)
+WHERE = _class_mask(64, 10)
+CTC_LABEL_LENGTHS = np.array([6, 3, 0, 5])
+CTC_LOGIT_LENGTHS = np.array([20, 9, 14, 16])
+
 # (loss, options, inputs): one representative row per loss and main option.
 ROWS: list[tuple[str, dict[str, Any], Maker]] = [
     ("mean_squared_error", {}, _real((64, 16))),
@@ -119,6 +173,8 @@ ROWS: list[tuple[str, dict[str, Any], Maker]] = [
     ("poisson", {}, _positive((64, 16))),
     ("binary_crossentropy", {"from_logits": True, "label_smoothing": 0.1}, _binary((64, 16), True)),
     ("binary_crossentropy", {}, _binary((64, 16), False)),
+    ("binary_crossentropy", {"from_logits": True, "pos_weight": POS_WEIGHT}, _binary((64, 16), True)),
+    ("binary_crossentropy", {"pos_weight": 3.0}, _binary((64, 16), False)),
     ("binary_focal_crossentropy", {"from_logits": True, "apply_class_balancing": True}, _binary((64, 16), True)),
     ("binary_focal_crossentropy", {}, _binary((64, 16), False)),
     ("categorical_crossentropy", {"from_logits": True, "label_smoothing": 0.1}, _onehot(64, 10, True)),
@@ -127,8 +183,30 @@ ROWS: list[tuple[str, dict[str, Any], Maker]] = [
     ("categorical_focal_crossentropy", {}, _onehot(64, 10, False)),
     ("sparse_categorical_crossentropy", {"from_logits": True, "ignore_class": 3}, _sparse(64, 10, True)),
     ("sparse_categorical_crossentropy", {}, _sparse(64, 10, False)),
+    ("categorical_crossentropy", {"from_logits": True, "class_weight": CLASS_WEIGHT}, _onehot(64, 10, True)),
+    ("categorical_crossentropy", {"class_weight": CLASS_WEIGHT}, _onehot(64, 10, False)),
+    ("categorical_crossentropy", {"from_logits": True, "where": WHERE}, _masked(WHERE, sparse=False)),
+    ("categorical_crossentropy", {"from_logits": True, "z_loss": 0.1}, _onehot(64, 10, True)),
+    ("categorical_crossentropy", {"from_logits": True, "logit_soft_cap": 5.0}, _onehot(64, 10, True)),
+    (
+        "sparse_categorical_crossentropy",
+        {"from_logits": True, "class_weight": CLASS_WEIGHT, "reduction": "mean_with_sample_weight"},
+        _sparse(64, 10, True),
+    ),
+    ("sparse_categorical_crossentropy", {"from_logits": True, "where": WHERE}, _masked(WHERE, sparse=True)),
+    ("sparse_categorical_crossentropy", {"from_logits": True, "z_loss": 0.1}, _sparse(64, 10, True)),
+    ("sparse_categorical_crossentropy", {"from_logits": True, "logit_soft_cap": 5.0}, _sparse(64, 10, True)),
+    ("sparse_categorical_crossentropy", {"from_logits": True, "label_smoothing": 0.1}, _sparse(64, 10, True)),
+    ("sparse_categorical_crossentropy", {"label_smoothing": 0.1}, _sparse(64, 10, False)),
     ("categorical_generalized_cross_entropy", {"q": 0.5}, _sparse(64, 10, False)),
     ("kl_divergence", {}, _distributions(64, 10)),
+    ("kl_divergence", {"log_input": True}, _log_distributions(64, 10, log_target=False, log_input=True)),
+    ("kl_divergence", {"log_target": True}, _log_distributions(64, 10, log_target=True, log_input=False)),
+    (
+        "kl_divergence",
+        {"log_input": True, "log_target": True},
+        _log_distributions(64, 10, log_target=True, log_input=True),
+    ),
     ("hinge", {}, _signs((64, 16))),
     ("squared_hinge", {}, _signs((64, 16))),
     ("categorical_hinge", {}, _onehot(64, 10, True)),
@@ -136,6 +214,11 @@ ROWS: list[tuple[str, dict[str, Any], Maker]] = [
     ("tversky", {"alpha": 0.3, "beta": 0.7, "axis": (1, 2)}, _masks((8, 16, 16))),
     ("circle", {}, _embeddings(32, 16, 4)),
     ("ctc", {}, _ctc(4, 20, 8, 6)),
+    (
+        "ctc",
+        {"blank_index": 3, "label_lengths": CTC_LABEL_LENGTHS, "logit_lengths": CTC_LOGIT_LENGTHS},
+        _ctc_lengths(CTC_LABEL_LENGTHS, 20, 8, blank=3),
+    ),
     # Beyond Keras (optax and PyTorch parity)
     ("multiclass_hinge", {}, _sparse(64, 10, True)),
     ("multi_margin", {"p": 2, "margin": 0.5}, _sparse(64, 10, True)),
@@ -183,7 +266,7 @@ def verify_row(loss: str, options: dict[str, Any], make: Maker, device, dtype: s
     finite = bool(np.all(np.isfinite(closed)) and np.all(np.isfinite(auto)))
     return {
         "loss": loss,
-        "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items()},
+        "options": {k: _jsonable(v) for k, v in options.items()},
         "device": f"{device.platform}:{device.id}",
         "device_kind": getattr(device, "device_kind", device.platform),
         "dtype": dtype,
@@ -191,6 +274,23 @@ def verify_row(loss: str, options: dict[str, Any], make: Maker, device, dtype: s
         "max_rel_error": max_rel,
         "passed": finite and max_rel <= TOLERANCE[dtype],
     }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _option_text(options: dict[str, Any]) -> str:
+    """``k=v`` pairs for the table; an array option (a class mask, per-class weights) by its shape."""
+
+    def short(v: Any) -> str:
+        if isinstance(v, list) and (len(v) > 4 or any(isinstance(x, list) for x in v)):
+            return f"<{'x'.join(map(str, np.shape(v)))}>"
+        return str(v)
+
+    return ",".join(f"{k}={short(v)}" for k, v in options.items())
 
 
 def _progress(done: int, total: int, label: str, start: float) -> None:
@@ -231,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     print("-" * len(header))
     for r in results:
-        opts = ",".join(f"{k}={v}" for k, v in r["options"].items())
+        opts = _option_text(r["options"])
         print(
             f"{r['loss']:<40} {opts[:38]:<38} {r['device']:<8} {r['dtype']:<9} "
             f"{r['max_abs_error']:>11.2e} {r['max_rel_error']:>11.2e}  {'pass' if r['passed'] else 'FAIL'}"

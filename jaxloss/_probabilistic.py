@@ -20,6 +20,7 @@ divergence.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -39,6 +40,7 @@ from ._core import (
     check_interval,
     default_prepare,
     is_concrete,
+    is_static_zero,
     register,
     shape_error,
 )
@@ -513,6 +515,125 @@ def _logits_grad(t: jax.Array, lg: _Logits, ax: int, z_loss: Any) -> jax.Array:
     return grad
 
 
+# Crossentropy from logits in its log-sum-exp form (no ``where``, no soft cap):
+#
+#   value  = T log s + sum t (m - z) + z_loss lse^2,   s = sum exp(z - m), lse = m + log s, T = sum t
+#   d / dz = p (T + 2 z_loss lse) - t,                 p = exp(z - lse)
+#
+# It never stores log-probabilities. On sparse labels ``sum t z`` is one gather per row and
+# ``t`` one scatter into the gradient, so nothing of the logits' size exists besides the
+# gradient. Where the work lands depends on the backend: XLA:CPU is bound by ``exp``, so
+# there ``exp(z - m)`` is computed once and becomes the gradient's buffer; GPUs and TPUs are
+# bound by memory traffic, so there it is recomputed and the logits are read three times
+# (max, sum, gradient) and the gradient written once. ``jax.lax.platform_dependent`` picks.
+
+
+def _fast_logits(from_logits: bool, where: Any, logit_soft_cap: Any) -> bool:
+    return from_logits and where is None and logit_soft_cap is None
+
+
+def _row_max(z: jax.Array, ax: int) -> jax.Array:
+    """The shift of the log-sum-exp: the row max, 0 for a row with no finite max (as jax.nn.logsumexp)."""
+    m = jnp.max(z, ax, keepdims=True)
+    return jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0.0))
+
+
+def _log_sum_exp(z: jax.Array, m: jax.Array, ax: int) -> jax.Array:
+    return jnp.log(jnp.sum(jnp.exp(z - m), ax, keepdims=True))
+
+
+def _scaled_softmax(z, m, ax, scale, *, keep_exp):
+    """``(log s, p * scale)`` with ``p = softmax(z)`` and ``scale`` a per-row factor (keepdims)."""
+    if keep_exp:
+        e = jnp.exp(z - m)
+        s = jnp.sum(e, ax, keepdims=True)
+        return jnp.log(s), e * (scale / s)
+    log_s = _log_sum_exp(z, m, ax)
+    return log_s, jnp.exp(z - (m + log_s)) * scale
+
+
+def _z_loss_parts(z_loss: Any, lse: jax.Array) -> tuple[Any, Any]:
+    """``(z_loss lse^2, 2 z_loss lse)``, both 0 (left out of the program) when z_loss is a Python 0."""
+    if is_static_zero(z_loss):
+        return 0.0, 0.0
+    zl = _as(z_loss, lse)
+    return zl * jnp.square(lse), 2.0 * zl * lse
+
+
+def _by_backend(fn, *args):
+    """``fn(*args, keep_exp=True)`` on CPU, ``keep_exp=False`` on GPU and TPU."""
+    return jax.lax.platform_dependent(
+        *args, cpu=functools.partial(fn, keep_exp=True), default=functools.partial(fn, keep_exp=False)
+    )
+
+
+def _sparse_logits_parts(labels, z, ax, label_smoothing):
+    """Per-row target masses: ``h = (1 - a) [label in range]``, ``T = h + a``, the safe label index."""
+    in_range = (labels >= 0) & (labels < z.shape[ax])
+    idx = jnp.expand_dims(jnp.where(in_range, labels, 0), ax)
+    h = jnp.expand_dims(in_range, ax).astype(z.dtype)
+    a = None if is_static_zero(label_smoothing) else _as(label_smoothing, z)
+    if a is not None:
+        h = h * (1.0 - a)
+    return idx, h, (h if a is None else h + a), a
+
+
+def _sparse_logits_value(z, m, log_s, idx, h, total, a, z_loss, ax):
+    value = total * log_s + h * (m - jnp.take_along_axis(z, idx, ax, mode="clip"))
+    if a is not None:
+        value = value + a * (m - jnp.mean(z, ax, keepdims=True))
+    return value + _z_loss_parts(z_loss, m + log_s)[0]
+
+
+def _sparse_logits(labels, z, dz, *, ax, label_smoothing, z_loss, valid, keep_exp=False):
+    """Sparse crossentropy from logits, and its tangent along ``dz`` (``dz=None``: values only)."""
+    idx, h, total, a = _sparse_logits_parts(labels, z, ax, label_smoothing)
+    m = _row_max(z, ax)
+    if dz is None:
+        log_s = _log_sum_exp(z, m, ax)
+        value = _sparse_logits_value(z, m, log_s, idx, h, total, a, z_loss, ax)
+        return jnp.squeeze(value, ax) if valid is None else jnp.where(valid, jnp.squeeze(value, ax), 0.0)
+    # The slope's row factor needs lse, i.e. log s, before the probabilities: on the keep_exp
+    # path it is read off the same exp(z - m), on the other the sum is a pass of its own.
+    if is_static_zero(z_loss):
+        log_s, pc = _scaled_softmax(z, m, ax, total, keep_exp=keep_exp)
+    else:
+        log_s = _log_sum_exp(z, m, ax)
+        pc = jnp.exp(z - (m + log_s)) * (total + _z_loss_parts(z_loss, m + log_s)[1])
+    value = _sparse_logits_value(z, m, log_s, idx, h, total, a, z_loss, ax)
+    if keep_exp:
+        # The label term as a gather of the tangent: its transpose is a scatter into the gradient.
+        tangent = jnp.sum(pc * dz, ax, keepdims=True) - h * jnp.take_along_axis(dz, idx, ax, mode="clip")
+        if a is not None:
+            tangent = tangent - a / z.shape[ax] * jnp.sum(dz, ax, keepdims=True)
+    else:
+        hot = jnp.where(jax.lax.broadcasted_iota(jnp.int32, z.shape, ax) == idx, h, 0.0)
+        g = pc - hot if a is None else pc - hot - a / z.shape[ax]
+        tangent = jnp.sum(g * dz, ax, keepdims=True)
+    value, tangent = jnp.squeeze(value, ax), jnp.squeeze(tangent, ax)
+    if valid is None:
+        return value, tangent
+    return jnp.where(valid, value, 0.0), jnp.where(valid, tangent, 0.0)
+
+
+def _dense_logits(t, z, dz, *, ax, z_loss, keep_exp=False):
+    """Categorical crossentropy from logits on targets ``t``, and its tangent along ``dz``."""
+    total = jnp.sum(t, ax, keepdims=True)
+    m = _row_max(z, ax)
+    # A -inf logit of a class with no target mass contributes 0, not 0 * inf.
+    cross = jnp.sum(jnp.where(t != 0, t * (m - z), 0.0), ax, keepdims=True)
+    if dz is None:
+        log_s = _log_sum_exp(z, m, ax)
+        return jnp.squeeze(total * log_s + cross + _z_loss_parts(z_loss, m + log_s)[0], ax)
+    if is_static_zero(z_loss):
+        log_s, pc = _scaled_softmax(z, m, ax, total, keep_exp=keep_exp)
+    else:
+        log_s = _log_sum_exp(z, m, ax)
+        pc = jnp.exp(z - (m + log_s)) * (total + _z_loss_parts(z_loss, m + log_s)[1])
+    value = total * log_s + cross + _z_loss_parts(z_loss, m + log_s)[0]
+    return jnp.squeeze(value, ax), jnp.sum((pc - t) * dz, ax)
+
+
 def _cce_targets(y_true, y_pred, ax, label_smoothing, class_weight, lg=None):
     """Smoothed targets, and each sample's class weight ``sum_c w_c y_c`` (None without ``class_weight``).
 
@@ -541,6 +662,9 @@ def _with_weight(values, mask, weight):
 
 def _cce(y_true, y_pred, *, from_logits, label_smoothing, axis, class_weight, where, z_loss, logit_soft_cap):
     ax = _axis_of({"axis": axis}, y_pred.ndim)
+    if _fast_logits(from_logits, where, logit_soft_cap):
+        t, weight = _cce_targets(y_true, y_pred, ax, label_smoothing, class_weight)
+        return _with_weight(_dense_logits(t, y_pred, None, ax=ax, z_loss=z_loss), None, weight)
     if from_logits:
         lg = _logits(y_pred, ax, where, logit_soft_cap)
         t, weight = _cce_targets(y_true, y_pred, ax, label_smoothing, class_weight, lg)
@@ -561,6 +685,21 @@ def _cce_grad(y_true, y_pred, *, from_logits, label_smoothing, axis, class_weigh
     out, total = _normalised(y_pred, ax)
     g = -t / jnp.clip(out, EPSILON, _HIGH) * _clip_slope(out, EPSILON, _HIGH)
     return _through_normalisation(g, out, total, ax)
+
+
+def _plain_jvp(per_sample, local_grad, y_true, y_pred, t_pred, opts):
+    """The generic rule: per-sample values and ``sum(local_grad * t_pred)`` over the class axis."""
+    values = per_sample(y_true, y_pred, **opts)
+    values = values[0] if isinstance(values, tuple) else values
+    return values, jnp.sum(local_grad(y_true, y_pred, **opts) * t_pred, axis=_axis_of(opts, y_pred.ndim))
+
+
+def _cce_jvp(y_true, y_pred, t_pred, **opts):
+    if not _fast_logits(opts["from_logits"], opts["where"], opts["logit_soft_cap"]):
+        return _plain_jvp(_cce, _cce_grad, y_true, y_pred, t_pred, opts)
+    ax = _axis_of(opts, y_pred.ndim)
+    t, _ = _cce_targets(y_true, y_pred, ax, opts["label_smoothing"], opts["class_weight"])
+    return _by_backend(functools.partial(_dense_logits, ax=ax, z_loss=opts["z_loss"]), t, y_pred, t_pred)
 
 
 def _check_ce_options(loss: str, opts: Mapping[str, Any]) -> None:
@@ -629,6 +768,7 @@ CCE = LossSpec(
     validate=_cce_validate,
     prepare=_cce_prepare,
     custom_jvp=True,
+    jvp=_cce_jvp,
     aliases=("cce",),
 )
 
@@ -932,8 +1072,20 @@ def _scce_targets(hot, y_pred, ax, a, lg):
     return t if lg is None or lg.valid is None else jnp.where(lg.valid, t, 0.0)
 
 
+def _scce_class_weight(labels, y_pred, ax, class_weight):
+    """Each sample's weight ``w[label]`` (0 for a label out of range), None without class weights."""
+    if class_weight is None:
+        return None
+    return jnp.sum(jnp.where(_one_hot(labels, y_pred.shape, ax), _along(class_weight, y_pred, ax), 0.0), ax)
+
+
 def _scce(y_true, y_pred, *, from_logits, ignore_class, axis, label_smoothing, **opts):
     ax, labels, valid, y_pred = _scce_inputs(y_true, y_pred, from_logits, ignore_class, axis)
+    if _fast_logits(from_logits, opts["where"], opts["logit_soft_cap"]):
+        values = _sparse_logits(
+            labels, y_pred, None, ax=ax, label_smoothing=label_smoothing, z_loss=opts["z_loss"], valid=valid
+        )
+        return _with_weight(values, valid, _scce_class_weight(labels, y_pred, ax, opts["class_weight"]))
     log_p, lg = _scce_log_probs(y_pred, ax, from_logits, opts)
     hot = _scce_hot(labels, y_pred, ax, lg)
     a = _as(label_smoothing, y_pred)
@@ -947,11 +1099,7 @@ def _scce(y_true, y_pred, *, from_logits, ignore_class, axis, label_smoothing, *
     values = values - a * jnp.where(a != 0, mean_log_p, 0.0)
     if lg is not None:
         values = values + jnp.squeeze(_z_term(lg, opts["z_loss"], slope=False), ax)
-    weight = None
-    if opts["class_weight"] is not None:
-        weight = jnp.sum(
-            jnp.where(_one_hot(labels, y_pred.shape, ax), _along(opts["class_weight"], y_pred, ax), 0.0), ax
-        )
+    weight = _scce_class_weight(labels, y_pred, ax, opts["class_weight"])
     if valid is not None:
         values = jnp.where(valid, values, 0.0)
     return _with_weight(values, valid, weight)
@@ -970,6 +1118,16 @@ def _scce_grad(y_true, y_pred, *, from_logits, ignore_class, axis, label_smoothi
     if valid is None:
         return grad
     return jnp.where(jnp.expand_dims(valid, ax), grad, 0.0)
+
+
+def _scce_jvp(y_true, y_pred, t_pred, **opts):
+    if not _fast_logits(opts["from_logits"], opts["where"], opts["logit_soft_cap"]):
+        return _plain_jvp(_scce, _scce_grad, y_true, y_pred, t_pred, opts)
+    ax, labels, valid, y_pred = _scce_inputs(y_true, y_pred, True, opts["ignore_class"], opts["axis"])
+    fn = functools.partial(
+        _sparse_logits, ax=ax, label_smoothing=opts["label_smoothing"], z_loss=opts["z_loss"], valid=valid
+    )
+    return _by_backend(fn, labels, y_pred, t_pred)
 
 
 def _scce_validate(opts):
@@ -1012,6 +1170,7 @@ SCCE = LossSpec(
     prepare=_scce_prepare,
     integer_labels=True,
     custom_jvp=True,
+    jvp=_scce_jvp,
     aliases=("scce",),
 )
 

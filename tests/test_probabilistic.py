@@ -509,3 +509,88 @@ def test_soft_target_gradient_distillation():
 def test_aliases(alias, name):
     assert jaxloss.get(alias).spec.name == name
     assert jaxloss.get(alias).function is getattr(jaxloss, name)
+
+
+# --------------------------------------------------------------------------
+# The log-sum-exp form of crossentropy from logits: both backend forms
+# --------------------------------------------------------------------------
+# CPU runs the form that keeps exp(z - m) (keep_exp=True); GPU and TPU the one that
+# recomputes it. Both are checked here, on CPU, against jax.jvp of the log_softmax formula.
+
+_LSE_GRID = [
+    # (axis, label_smoothing, z_loss, ignore_class)
+    (-1, 0.0, 0.0, None),
+    (-1, 0.1, 0.0, None),
+    (-1, 0.0, 0.05, None),
+    (1, 0.2, 0.01, 2),
+    (0, 0.0, 0.0, 0),
+    (-1, 0.3, 0.02, -1),
+]
+
+
+def _sparse_reference(labels, z, ax, a, zl, ignore):
+    log_q = jax.nn.log_softmax(z, axis=ax)
+    classes = z.shape[ax]
+    hot = jnp.expand_dims(labels, ax) == jax.lax.broadcasted_iota(jnp.int32, z.shape, ax)
+    t = jnp.where(hot, 1.0 - a, 0.0) + a / classes
+    lse = jax.nn.logsumexp(z, axis=ax)
+    values = -jnp.sum(t * log_q, axis=ax) + zl * lse**2
+    return values if ignore is None else jnp.where(labels != ignore, values, 0.0)
+
+
+@pytest.mark.parametrize("keep_exp", [True, False])
+@pytest.mark.parametrize(("axis", "a", "zl", "ignore"), _LSE_GRID)
+def test_sparse_logits_forms_match_log_softmax(keep_exp, axis, a, zl, ignore):
+    from jaxloss._probabilistic import _sparse_logits
+
+    rng = np.random.default_rng(7)
+    shape = (6, 5, 4)
+    z = jnp.asarray(rng.normal(0, 3, shape), jnp.float32)
+    dz = jnp.asarray(rng.normal(0, 1, shape), jnp.float32)
+    ax = axis % 3
+    label_shape = shape[:ax] + shape[ax + 1 :]
+    # Out-of-range labels (negative, >= C) select no class, as Keras's one_hot.
+    labels = jnp.asarray(rng.integers(-1, shape[ax] + 1, label_shape), jnp.int32)
+    valid = None if ignore is None else labels != ignore
+    # Ignored rows get zeroed logits first (as the loss does): garbage there must not leak.
+    zz = z if valid is None else jnp.where(jnp.expand_dims(valid, ax), z, 0.0)
+    value, tangent = _sparse_logits(labels, zz, dz, ax=ax, label_smoothing=a, z_loss=zl, valid=valid, keep_exp=keep_exp)
+    ref_value, ref_tangent = jax.jvp(lambda p: _sparse_reference(labels, p, ax, a, zl, ignore), (zz,), (dz,))
+    assert_close(value, ref_value)
+    assert_close(tangent, ref_tangent)
+    only_value = _sparse_logits(labels, zz, None, ax=ax, label_smoothing=a, z_loss=zl, valid=valid)
+    assert_close(only_value, ref_value)
+
+
+@pytest.mark.parametrize("keep_exp", [True, False])
+@pytest.mark.parametrize(("axis", "zl"), [(-1, 0.0), (0, 0.05), (1, 0.0)])
+def test_dense_logits_forms_match_log_softmax(keep_exp, axis, zl):
+    from jaxloss._probabilistic import _dense_logits
+
+    rng = np.random.default_rng(8)
+    shape = (6, 5, 4)
+    z = jnp.asarray(rng.normal(0, 3, shape), jnp.float32)
+    dz = jnp.asarray(rng.normal(0, 1, shape), jnp.float32)
+    t = jnp.asarray(rng.uniform(0, 1, shape), jnp.float32)  # soft, unnormalised targets
+    ax = axis % 3
+
+    def reference(p):
+        lse = jax.nn.logsumexp(p, axis=ax)
+        return -jnp.sum(t * jax.nn.log_softmax(p, axis=ax), axis=ax) + zl * lse**2
+
+    value, tangent = _dense_logits(t, z, dz, ax=ax, z_loss=zl, keep_exp=keep_exp)
+    ref_value, ref_tangent = jax.jvp(reference, (z,), (dz,))
+    assert_close(value, ref_value)
+    assert_close(tangent, ref_tangent)
+    assert_close(_dense_logits(t, z, None, ax=ax, z_loss=zl), ref_value)
+
+
+def test_sparse_from_logits_stores_nothing_of_the_logits_size():
+    """Value and gradient at N=4096, V=32768 need no (N, V) temporary (a log_softmax needs 1 GiB)."""
+    n, v = 4096, 32768
+    fn = jax.jit(jax.value_and_grad(lambda p, y: jaxloss.sparse_categorical_crossentropy(y, p, from_logits=True)))
+    compiled = fn.lower(jax.ShapeDtypeStruct((n, v), jnp.float32), jax.ShapeDtypeStruct((n,), jnp.int32)).compile()
+    memory = compiled.memory_analysis()
+    if memory is None:
+        pytest.skip("this backend reports no memory analysis")
+    assert memory.temp_size_in_bytes <= 2**20, memory.temp_size_in_bytes

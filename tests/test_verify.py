@@ -4,9 +4,13 @@ import json
 import subprocess
 import sys
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxloss import _verify
+from jaxloss._core import REGISTRY, LossSpec
 
 
 def test_verify_passes_and_writes_json(tmp_path, capsys):
@@ -60,3 +64,28 @@ def test_rows_cover_the_options_beyond_keras():
     for loss, options, _ in _verify.ROWS:
         if "where" in options:
             assert np.all(np.any(options["where"], axis=-1)), loss
+
+
+def test_a_wrong_custom_rule_is_caught(monkeypatch):
+    # A loss that carries its closed form as its custom_jvp rule: jax.grad of the loss runs that
+    # rule, so verify differentiates the plain formula, else a wrong rule would agree with itself.
+    def values(y_true, y_pred):
+        return jnp.mean(jnp.square(y_pred - y_true), axis=-1)
+
+    def wrong(y_true, y_pred):
+        return 1.01 * 2.0 * (y_pred - y_true) / y_pred.shape[-1]
+
+    spec = LossSpec("verify_probe", None, values, {}, local_grad=wrong, custom_jvp=True)
+
+    def verify_probe(y_true, y_pred, *, sample_weight=None, reduction="sum_over_batch_size"):
+        return spec.evaluate(y_true, y_pred, sample_weight, reduction)
+
+    monkeypatch.setitem(REGISTRY, spec.name, (spec, verify_probe))
+    make = _verify._real((8, 4))
+    y_true, y_pred = (jnp.asarray(x, jnp.float32) for x in make(np.random.default_rng(0)))
+    np.testing.assert_allclose(
+        _verify.grad(spec.name)(y_true, y_pred), _verify.analytic_grad(spec.name)(y_true, y_pred)
+    )
+    row = _verify.verify_row(spec.name, {}, make, jax.devices("cpu")[0], "float32")
+    assert not row["passed"]
+    assert row["max_rel_error"] == pytest.approx(0.01, rel=1e-3)

@@ -72,6 +72,23 @@ def _smooth_categorical(y_true: jax.Array, label_smoothing: Any, axis: int) -> j
     return y_true * (1.0 - label_smoothing) + label_smoothing / float(y_true.shape[axis])
 
 
+def _pow(x: jax.Array, exponent: Any) -> jax.Array:
+    """``x ** exponent``; a small whole Python exponent (focal's default gamma=2) is multiplications, not exp/log."""
+    if isinstance(exponent, (int, float)) and not isinstance(exponent, bool) and float(exponent).is_integer():
+        if 0 <= exponent <= 8:
+            return jax.lax.integer_pow(x, int(exponent))
+    return jnp.power(x, _as(exponent, x))
+
+
+def _sigmoid_parts(z: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``(sigmoid(z), sigmoid(-z), log1p(exp(-|z|)))`` from one ``exp(-|z|)``: exact in both tails."""
+    e = jnp.exp(-jnp.abs(z))
+    r = 1.0 / (1.0 + e)
+    er = e * r
+    up = z >= 0
+    return jnp.where(up, r, er), jnp.where(up, er, r), jnp.log1p(e)
+
+
 def _safe_pow(x: jax.Array, exponent: jax.Array) -> jax.Array:
     """``x ** exponent`` with ``0 ** e`` read as 0 for ``e != 0`` (also ``e < 0``) and 1 for ``e == 0``."""
     nonzero = x != 0
@@ -165,11 +182,25 @@ def _check_class_vector(spec: LossSpec, name: str, value: Any, y_pred: jax.Array
 # --------------------------------------------------------------------------
 
 
+def _bce_from_logits(t, z, log1p_e, positive):
+    """``-positive log sigmoid(z) - (1 - t) log sigmoid(-z)`` from ``log1p_e = log1p(exp(-|z|))``.
+
+    ``-log sigmoid(z) = log1p_e - min(z, 0)`` and ``-log sigmoid(-z) = log1p_e + max(z, 0)``:
+    one exp and one log1p for both terms. Summed in this order, a confident right answer
+    keeps its tiny loss (``t = 1, z = 20``: exactly ``log1p_e``) instead of losing it to
+    ``softplus(z) - t z``'s cancellation; and no negated copy of ``z`` is made.
+    """
+    low, high = jnp.minimum(z, 0.0), jnp.maximum(z, 0.0)
+    if positive is t:
+        return (high - t * high - t * low) + log1p_e
+    return positive * (log1p_e - low) + (1.0 - t) * (log1p_e + high)
+
+
 def _bce_elementwise(t, y_pred, from_logits, positive=None):
     """Elementwise crossentropy; ``positive`` (default ``t``) weighs the positive term (``pos_weight * t``)."""
     positive = t if positive is None else positive
     if from_logits:
-        return -positive * jax.nn.log_sigmoid(y_pred) - (1.0 - t) * jax.nn.log_sigmoid(-y_pred)
+        return _bce_from_logits(t, y_pred, jnp.log1p(jnp.exp(-jnp.abs(y_pred))), positive)
     p = jnp.clip(y_pred, EPSILON, _HIGH)
     return -(positive * jnp.log(p) + (1.0 - t) * jnp.log(1.0 - p))
 
@@ -314,27 +345,25 @@ def _bfce_parts(y_true, y_pred, opts):
 
 def _bfce(y_true, y_pred, **opts):
     t, weight = _bfce_parts(y_true, y_pred, opts)
-    gamma = _as(opts["gamma"], y_pred)
     if opts["from_logits"]:
         # Log space: exact 1 - p_t and crossentropy even where sigmoid saturates.
-        log_p, log_q = jax.nn.log_sigmoid(y_pred), jax.nn.log_sigmoid(-y_pred)
-        bce = -(t * log_p + (1.0 - t) * log_q)
-        base = t * jnp.exp(log_q) + (1.0 - t) * jnp.exp(log_p)
+        p, q, log1p_e = _sigmoid_parts(y_pred)
+        bce = _bce_from_logits(t, y_pred, log1p_e, t)
+        base = t * q + (1.0 - t) * p
     else:
         bce = _bce_elementwise(t, y_pred, False)
         base = 1.0 - (t * y_pred + (1.0 - t) * (1.0 - y_pred))  # Keras: 1 - p_t, unclipped
-    return jnp.mean(weight * jnp.power(base, gamma) * bce, axis=opts["axis"])
+    return jnp.mean(weight * _pow(base, opts["gamma"]) * bce, axis=opts["axis"])
 
 
 def _bfce_grad(y_true, y_pred, **opts):
     t, weight = _bfce_parts(y_true, y_pred, opts)
     gamma = _as(opts["gamma"], y_pred)
     if opts["from_logits"]:
-        log_p, log_q = jax.nn.log_sigmoid(y_pred), jax.nn.log_sigmoid(-y_pred)
-        p, q = jnp.exp(log_p), jnp.exp(log_q)
-        bce = -(t * log_p + (1.0 - t) * log_q)
+        p, q, log1p_e = _sigmoid_parts(y_pred)
+        bce = _bce_from_logits(t, y_pred, log1p_e, t)
         base = t * q + (1.0 - t) * p
-        focal = jnp.power(base, gamma)
+        focal = _pow(base, opts["gamma"])
         # d base / dz = (1 - 2t) p q, and gamma base^(gamma-1) p q = gamma focal * (p q / base):
         # the ratio lies in [0, 1] and tends to 1 where base underflows to 0.
         positive = base > 0
@@ -345,7 +374,7 @@ def _bfce_grad(y_true, y_pred, **opts):
         base = 1.0 - (t * y_pred + (1.0 - t) * (1.0 - y_pred))
         # At base == 0 with gamma < 1 the slope of base^gamma is infinite: taken as 0 (finite gradients).
         d_focal = gamma * _safe_pow(base, gamma - 1.0) * (1.0 - 2.0 * t)
-        d = d_focal * bce + jnp.power(base, gamma) * _bce_elementwise_grad(t, y_pred, False)
+        d = d_focal * bce + _pow(base, opts["gamma"]) * _bce_elementwise_grad(t, y_pred, False)
     return weight * d / float(y_pred.shape[opts["axis"]])
 
 
@@ -533,9 +562,8 @@ def _fast_logits(from_logits: bool, where: Any, logit_soft_cap: Any) -> bool:
 
 
 def _row_max(z: jax.Array, ax: int) -> jax.Array:
-    """The shift of the log-sum-exp: the row max, 0 for a row with no finite max (as jax.nn.logsumexp)."""
-    m = jnp.max(z, ax, keepdims=True)
-    return jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0.0))
+    """The shift of the log-sum-exp: the row max (a row with an infinite logit is NaN either way)."""
+    return jax.lax.stop_gradient(jnp.max(z, ax, keepdims=True))
 
 
 def _log_sum_exp(z: jax.Array, m: jax.Array, ax: int) -> jax.Array:
@@ -896,21 +924,21 @@ def _class_alpha(alpha: Any, y_pred: jax.Array, ax: int) -> jax.Array:
 def _cfce(y_true, y_pred, *, alpha, gamma, from_logits, label_smoothing, axis):
     ax = _axis_of({"axis": axis}, y_pred.ndim)
     t = _smooth_categorical(y_true, _as(label_smoothing, y_pred), ax)
-    alpha, gamma = _class_alpha(alpha, y_pred, ax), _as(gamma, y_pred)
+    alpha = _class_alpha(alpha, y_pred, ax)
     if from_logits:
         # Log space: (1 - p) = -expm1(log p) stays exact where softmax saturates.
         log_p = jax.nn.log_softmax(y_pred, axis=ax)
-        focal = jnp.power(-jnp.expm1(log_p), gamma)
+        focal = _pow(-jnp.expm1(log_p), gamma)
         return -jnp.sum(alpha * focal * _masked_log_probs(t, log_p), axis=ax)
     out, _ = _normalised(y_pred, ax)
     clipped = jnp.clip(out, EPSILON, _HIGH)
-    return jnp.sum(alpha * jnp.power(1.0 - clipped, gamma) * (-t * jnp.log(clipped)), axis=ax)
+    return jnp.sum(alpha * _pow(1.0 - clipped, gamma) * (-t * jnp.log(clipped)), axis=ax)
 
 
 def _cfce_grad(y_true, y_pred, *, alpha, gamma, from_logits, label_smoothing, axis):
     ax = _axis_of({"axis": axis}, y_pred.ndim)
     t = _smooth_categorical(y_true, _as(label_smoothing, y_pred), ax)
-    alpha, gamma = _class_alpha(alpha, y_pred, ax), _as(gamma, y_pred)
+    alpha, power, gamma = _class_alpha(alpha, y_pred, ax), functools.partial(_pow, exponent=gamma), _as(gamma, y_pred)
     if from_logits:
         log_p = jax.nn.log_softmax(y_pred, axis=ax)
         # Per class f(l) = -(1 - e^l)^gamma l has df/dl = focal (gamma h - 1), h = e^l l / (1 - e^l),
@@ -920,16 +948,12 @@ def _cfce_grad(y_true, y_pred, *, alpha, gamma, from_logits, label_smoothing, ax
         one_minus = -jnp.expm1(log_live)
         positive = one_minus > 0
         h = jnp.where(positive, jnp.exp(log_live) * log_live / jnp.where(positive, one_minus, 1.0), -1.0)
-        dl = jnp.where(live, alpha * t * jnp.power(one_minus, gamma) * (gamma * h - 1.0), 0.0)
+        dl = jnp.where(live, alpha * t * power(one_minus) * (gamma * h - 1.0), 0.0)
         return dl - jnp.exp(log_p) * jnp.sum(dl, axis=ax, keepdims=True)
     out, total = _normalised(y_pred, ax)
     clipped = jnp.clip(out, EPSILON, _HIGH)
     one_minus = 1.0 - clipped
-    d_clipped = (
-        alpha
-        * t
-        * (gamma * jnp.power(one_minus, gamma - 1.0) * jnp.log(clipped) - jnp.power(one_minus, gamma) / clipped)
-    )
+    d_clipped = alpha * t * (gamma * jnp.power(one_minus, gamma - 1.0) * jnp.log(clipped) - power(one_minus) / clipped)
     return _through_normalisation(d_clipped * _clip_slope(out, EPSILON, _HIGH), out, total, ax)
 
 
@@ -1293,25 +1317,42 @@ def sparse_categorical_crossentropy(
 
 
 def _true_class_prob(y_true, y_pred):
-    hot = _one_hot(_labels(y_true), y_pred.shape, y_pred.ndim - 1)
-    p = jnp.sum(jnp.where(hot, y_pred, 0.0), axis=-1)
-    # A NaN anywhere in the row shows in the loss (XLA turns Keras's product with
-    # the one-hot into a select, which would hide it).
-    return hot, jnp.where(jnp.any(jnp.isnan(y_pred), axis=-1), jnp.nan, p)
+    """``(in_range, index, p_y)``: the labelled class's probability, read with one gather per row.
+
+    A label out of ``[0, C)`` selects no class (``p_y = 0``, as Keras's one_hot). A NaN or
+    infinity anywhere in the row makes ``p_y`` NaN: the row is not a distribution, and the
+    loss shows it (Keras's product with the one-hot becomes a select under XLA and hides it).
+    """
+    labels = _labels(y_true)
+    in_range = (labels >= 0) & (labels < y_pred.shape[-1])
+    index = jnp.where(in_range, labels, 0)[..., None]
+    p = jnp.where(in_range, jnp.take_along_axis(y_pred, index, -1, mode="clip")[..., 0], 0.0)
+    return in_range, index, jnp.where(jnp.isfinite(jnp.sum(y_pred, axis=-1)), p, jnp.nan)
+
+
+def _gce_slope(p, q):
+    """``d/dp (1 - p^q)/q = -p^(q-1)``; at ``p = 0`` (infinite for ``q < 1``) its value at ``p = 1e-7``."""
+    return -jnp.power(jnp.where(p > 0, p, EPSILON), _as(q, p) - 1.0)
 
 
 def _gce(y_true, y_pred, *, q):
-    _, p = _true_class_prob(y_true, y_pred)
+    _, _, p = _true_class_prob(y_true, y_pred)
     q = _as(q, y_pred)
     return (1.0 - jnp.power(p, q)) / q
 
 
 def _gce_grad(y_true, y_pred, *, q):
-    hot, p = _true_class_prob(y_true, y_pred)
-    q = _as(q, y_pred)
-    # The slope -p^(q-1) is infinite at p = 0 for q < 1: capped at its value at p = 1e-7.
-    slope = -jnp.power(jnp.maximum(p, EPSILON), q - 1.0)
-    return jnp.where(hot, slope[..., None], 0.0)
+    in_range, index, p = _true_class_prob(y_true, y_pred)
+    hot = jax.lax.broadcasted_iota(jnp.int32, y_pred.shape, y_pred.ndim - 1) == index
+    return jnp.where(hot & in_range[..., None], _gce_slope(p, q)[..., None], 0.0)
+
+
+def _gce_jvp(y_true, y_pred, t_pred, *, q):
+    # The tangent reads one entry per row; its transpose is a scatter into a zero gradient.
+    in_range, index, p = _true_class_prob(y_true, y_pred)
+    values = (1.0 - jnp.power(p, _as(q, y_pred))) / _as(q, y_pred)
+    picked = jnp.take_along_axis(t_pred, index, -1, mode="clip")[..., 0]
+    return values, jnp.where(in_range, _gce_slope(p, q) * picked, 0.0)
 
 
 def _gce_validate(opts):
@@ -1344,6 +1385,7 @@ GCE = LossSpec(
     prepare=_gce_prepare,
     integer_labels=True,
     custom_jvp=True,
+    jvp=_gce_jvp,
 )
 
 
@@ -1377,8 +1419,9 @@ def categorical_generalized_cross_entropy(
       A scalar, or per-sample values of shape ``(...)`` for ``reduction="none"``.
 
     Gradient (closed form, the custom JVP rule): ``-p_y^(q - 1)`` on the labelled class,
-    0 elsewhere; below ``p_y = 1e-7`` the (for ``q < 1`` unbounded) slope is capped at
-    its value at ``1e-7`` so gradients stay finite.
+    0 elsewhere; at ``p_y = 0``, where it is infinite for ``q < 1``, it takes its value
+    at ``p_y = 1e-7`` so gradients stay finite. A NaN or infinity anywhere in a row
+    makes that row's loss NaN.
 
     Example:
       >>> import jax.numpy as jnp, jaxloss

@@ -194,6 +194,28 @@ def test_generalized_cross_entropy_slope_capped_at_zero_probability():
     assert_close(g, [[-(1e-7**-0.5), 0.0]], F32)
 
 
+def test_generalized_cross_entropy_slope_exact_below_the_cap():
+    """Only p = 0 is capped: at 0 < p < 1e-7 the slope is the true -p^(q-1), as autodiff's."""
+    probs = np.array([[3e-8, 1.0 - 3e-8], [1e-9, 1.0 - 1e-9]], np.float32)
+    labels = np.array([0, 0])
+    g = jaxloss.grad("categorical_generalized_cross_entropy", q=0.5, reduction="sum")(labels, probs)
+    closed = jaxloss.analytic_grad("categorical_generalized_cross_entropy", q=0.5, reduction="sum")(labels, probs)
+    expected = [[-(float(probs[0, 0]) ** -0.5), 0.0], [-(float(probs[1, 0]) ** -0.5), 0.0]]
+    assert_close(g, expected, F32)
+    assert_close(closed, expected, F32)
+
+
+def test_generalized_cross_entropy_label_out_of_range_and_nonfinite_rows():
+    """A label outside [0, C) selects no class (p = 0, as Keras's one_hot); inf or NaN in a row shows."""
+    probs = np.array([[0.2, 0.8], [0.5, 0.5], [0.5, np.inf], [np.nan, 0.5]], np.float32)
+    labels = np.array([2, -1, 0, 1])
+    values = jaxloss.categorical_generalized_cross_entropy(labels, probs, q=0.5, reduction="none")
+    assert_close(values[:2], [2.0, 2.0], F32)
+    assert np.isnan(np.asarray(values[2:])).all()
+    g = jaxloss.grad("categorical_generalized_cross_entropy", q=0.5, reduction="sum")(labels[:2], probs[:2])
+    assert_close(g, np.zeros((2, 2)), F32)
+
+
 # --------------------------------------------------------------------------
 # Any class axis: compared with Keras after moving the class axis last
 # --------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from jax.typing import ArrayLike
 
 from ._core import LossSpec, Reduction, default_prepare, register, shape_error
 from ._margin import check_number, sparse_prepare
+from ._probabilistic import _bfce, _bfce_grad
 
 
 def _n(x: jax.Array) -> float:
@@ -90,38 +91,24 @@ def poly_loss(
 # --------------------------------------------------------------------------
 
 
-def _focal_parts(y_true, y_pred, gamma):
-    log_p = jax.nn.log_sigmoid(y_pred)
-    log_q = jax.nn.log_sigmoid(-y_pred)
-    cross_entropy = -y_true * log_p - (1.0 - y_true) * log_q
-    # log(1 - p_t) = log((1 - y) p + y (1 - p)), in log space as optax computes it.
-    log_miss = jax.scipy.special.logsumexp(
-        jnp.stack([log_p, log_q], axis=-1), axis=-1, b=jnp.stack([1.0 - y_true, y_true], axis=-1)
-    )
-    focus = jnp.exp(gamma * log_miss)
-    return log_p, log_q, cross_entropy, log_miss, focus
-
-
-def _balance(y_true, alpha):
-    return alpha * y_true + (1.0 - alpha) * (1.0 - y_true)
+def _as_binary_focal(alpha, gamma):
+    """optax's sigmoid focal loss is Keras's binary focal crossentropy from logits, alpha_t = class balancing."""
+    return {
+        "apply_class_balancing": alpha is not None,
+        "alpha": 0.25 if alpha is None else alpha,
+        "gamma": gamma,
+        "from_logits": True,
+        "label_smoothing": 0.0,
+        "axis": -1,
+    }
 
 
 def _sigmoid_focal(y_true, y_pred, *, alpha, gamma):
-    *_, cross_entropy, _, focus = _focal_parts(y_true, y_pred, gamma)
-    values = cross_entropy * focus
-    if alpha is not None:
-        values = _balance(y_true, alpha) * values
-    return jnp.mean(values, axis=-1)
+    return _bfce(y_true, y_pred, **_as_binary_focal(alpha, gamma))
 
 
 def _sigmoid_focal_grad(y_true, y_pred, *, alpha, gamma):
-    log_p, log_q, cross_entropy, log_miss, focus = _focal_parts(y_true, y_pred, gamma)
-    # d log(1 - p_t) / dx = (1 - 2y) p (1 - p) / (1 - p_t)
-    miss_slope = (1.0 - 2.0 * y_true) * jnp.exp(log_p + log_q - log_miss)
-    slope = focus * ((jnp.exp(log_p) - y_true) + gamma * cross_entropy * miss_slope)
-    if alpha is not None:
-        slope = _balance(y_true, alpha) * slope
-    return slope / _n(y_pred)
+    return _bfce_grad(y_true, y_pred, **_as_binary_focal(alpha, gamma))
 
 
 def _sigmoid_focal_validate(opts):
@@ -137,6 +124,7 @@ SIGMOID_FOCAL = LossSpec(
     {"alpha": None, "gamma": 2.0},
     local_grad=_sigmoid_focal_grad,
     validate=_sigmoid_focal_validate,
+    custom_jvp=True,
     aliases=("sigmoid_focal_loss",),
 )
 

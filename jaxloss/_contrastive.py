@@ -9,8 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from ._core import LossSpec, Reduction, default_prepare, register, shape_error
-from ._margin import check_number, sparse_prepare
+from ._core import LossSpec, Reduction, check_number, default_prepare, register, shape_error, sparse_prepare
 from ._probabilistic import _bfce, _bfce_grad
 
 

@@ -55,6 +55,15 @@ def is_static_zero(value: Any) -> bool:
     return value is None or (isinstance(value, (bool, int, float)) and value == 0)
 
 
+def check_number(
+    loss: str, name: str, value: Any, low: float | None = None, high: float | None = None, **open_ends: bool
+) -> None:
+    """A required numeric option (a number or a numeric array, possibly traced) within an interval."""
+    if value is None or isinstance(value, (str, bytes)):
+        raise ValueError(f"{loss}: {name} must be a number; received {name}={value!r}.")
+    check_interval(loss, name, value, low, high, **open_ends)
+
+
 def check_reduction(loss: str, reduction: Any) -> None:
     if not isinstance(reduction, (str, type(None))) or reduction not in REDUCTIONS:
         valid = ", ".join(repr(r) for r in REDUCTIONS)
@@ -284,6 +293,24 @@ def reduction_cotangent(values: jax.Array, weight: jax.Array | None, reduction: 
 # ----------------------------------------------------------------------------
 
 PerSample = Callable[..., "tuple[jax.Array, jax.Array | None] | jax.Array"]
+
+
+def sparse_prepare(spec: LossSpec, y_true: jax.Array, y_pred: jax.Array, opts: Mapping[str, Any]):
+    """Integer labels of ``y_pred``'s shape less its last (class) axis; a trailing unit axis is squeezed."""
+    if y_pred.ndim < 1:
+        raise shape_error(spec.name, "y_pred must have a class axis", y_true=y_true.shape, y_pred=y_pred.shape)
+    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
+        y_true = jnp.squeeze(y_true, -1)
+    if y_true.shape != y_pred.shape[:-1]:
+        raise shape_error(
+            spec.name,
+            "y_true must hold one integer label per row of y_pred (y_pred's shape less its last axis)",
+            y_true=y_true.shape,
+            y_pred=y_pred.shape,
+        )
+    if not jnp.issubdtype(y_true.dtype, jnp.integer):
+        y_true = y_true.astype(jnp.int32)
+    return y_true, y_pred
 
 
 def default_prepare(spec: LossSpec, y_true: jax.Array, y_pred: jax.Array, opts: Mapping[str, Any]):

@@ -16,8 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from ._core import LossSpec, Reduction, abs_slope, check_bool, default_prepare, register, safe_where
-from ._margin import check_number
+from ._core import LossSpec, Reduction, abs_slope, check_bool, check_number, default_prepare, register, safe_where
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 

@@ -31,11 +31,12 @@ from ._core import (
     check_bool,
     check_equal_shape,
     check_int,
-    check_interval,
+    check_number,
     default_prepare,
     register,
     safe_where,
     shape_error,
+    sparse_prepare,
 )
 
 # PyTorch's cosine_embedding_loss adds this to both squared norms (ATen's EPSILON).
@@ -55,24 +56,6 @@ def _as_array(x: Any) -> Any:
     return x if hasattr(x, "shape") else np.asarray(x)
 
 
-def sparse_prepare(spec: LossSpec, y_true: jax.Array, y_pred: jax.Array, opts: Mapping[str, Any]):
-    """Integer labels of ``y_pred``'s shape less its last (class) axis; a trailing unit axis is squeezed."""
-    if y_pred.ndim < 1:
-        raise shape_error(spec.name, "y_pred must have a class axis", y_true=y_true.shape, y_pred=y_pred.shape)
-    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
-        y_true = jnp.squeeze(y_true, -1)
-    if y_true.shape != y_pred.shape[:-1]:
-        raise shape_error(
-            spec.name,
-            "y_true must hold one integer label per row of y_pred (y_pred's shape less its last axis)",
-            y_true=y_true.shape,
-            y_pred=y_pred.shape,
-        )
-    if not jnp.issubdtype(y_true.dtype, jnp.integer):
-        y_true = y_true.astype(jnp.int32)
-    return y_true, y_pred
-
-
 def _class_weight_vector(loss: str, class_weight: Any, classes: int, dtype: Any) -> jax.Array:
     weight = jnp.asarray(class_weight).astype(dtype)
     if weight.shape != (classes,):
@@ -81,15 +64,6 @@ def _class_weight_vector(loss: str, class_weight: Any, classes: int, dtype: Any)
             f"received class_weight.shape={weight.shape}."
         )
     return weight
-
-
-def check_number(
-    loss: str, name: str, value: Any, low: float | None = None, high: float | None = None, **open_ends: bool
-) -> None:
-    """A required numeric option (a number or a numeric array, possibly traced) within an interval."""
-    if value is None or isinstance(value, (str, bytes)):
-        raise ValueError(f"{loss}: {name} must be a number; received {name}={value!r}.")
-    check_interval(loss, name, value, low, high, **open_ends)
 
 
 # --------------------------------------------------------------------------
@@ -323,9 +297,11 @@ def perceptron(
 
 
 def _hinge_embedding(y_true, y_pred, *, margin):
-    # PyTorch's formula term by term: a target that is neither 1 nor -1 gets both terms.
-    below_margin = jnp.where(y_true != 1, jax.nn.relu(margin - y_pred), 0.0)
-    distance = jnp.where(y_true != -1, y_pred, 0.0)
+    # PyTorch's formula term by term: a target that is neither 1 nor -1 gets both terms. The
+    # masks are factors, not selects, so XLA:CPU reduces without storing a copy; the kink's
+    # slope (0 at margin - y_pred = 0) is the closed form's, carried as the custom JVP rule.
+    below_margin = (y_true != 1).astype(y_pred.dtype) * jnp.maximum(margin - y_pred, 0.0)
+    distance = (y_true != -1).astype(y_pred.dtype) * y_pred
     return jnp.mean(below_margin + distance, axis=-1)
 
 
@@ -346,6 +322,7 @@ HINGE_EMBEDDING = LossSpec(
     {"margin": 1.0},
     local_grad=_hinge_embedding_grad,
     validate=_hinge_embedding_validate,
+    custom_jvp=True,
     aliases=("hinge_embedding_loss",),
 )
 

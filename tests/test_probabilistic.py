@@ -616,3 +616,24 @@ def test_sparse_from_logits_stores_nothing_of_the_logits_size():
     if memory is None:
         pytest.skip("this backend reports no memory analysis")
     assert memory.temp_size_in_bytes <= 2**20, memory.temp_size_in_bytes
+
+
+@pytest.mark.parametrize("loss", ["sparse_categorical_crossentropy", "categorical_crossentropy"])
+@pytest.mark.parametrize("option", ["label_smoothing", "z_loss"])
+def test_traced_option_of_the_logsumexp_form_has_its_gradient(loss, option):
+    """An array option stays an argument: its gradient flows (and matches central differences)."""
+    rng = np.random.default_rng(3)
+    z = jnp.asarray(rng.normal(0, 2, (8, 5)), jnp.float32)
+    labels = rng.integers(0, 5, 8)
+    y = labels if loss.startswith("sparse") else np.eye(5, dtype=np.float32)[labels]
+    fn = getattr(jaxloss, loss)
+
+    def value(x):
+        return fn(y, z, from_logits=True, **{option: x})
+
+    x0, h = jnp.asarray(0.1, jnp.float32), 1e-2
+    got = jax.grad(value)(x0)
+    want = (value(x0 + h) - value(x0 - h)) / (2 * h)  # both options enter linearly: exact up to round-off
+    assert_close(got, want, {"rtol": 1e-4, "atol": 1e-6})
+    # A Python number gives the same value as the array, compiled in.
+    assert_close(value(0.1), value(x0))

@@ -297,11 +297,9 @@ def perceptron(
 
 
 def _hinge_embedding(y_true, y_pred, *, margin):
-    # PyTorch's formula term by term: a target that is neither 1 nor -1 gets both terms. The
-    # masks are factors, not selects, so XLA:CPU reduces without storing a copy; the kink's
-    # slope (0 at margin - y_pred = 0) is the closed form's, carried as the custom JVP rule.
-    below_margin = (y_true != 1).astype(y_pred.dtype) * jnp.maximum(margin - y_pred, 0.0)
-    distance = (y_true != -1).astype(y_pred.dtype) * y_pred
+    # PyTorch's formula term by term: a target that is neither 1 nor -1 gets both terms.
+    below_margin = jnp.where(y_true != 1, jax.nn.relu(margin - y_pred), 0.0)
+    distance = jnp.where(y_true != -1, y_pred, 0.0)
     return jnp.mean(below_margin + distance, axis=-1)
 
 
@@ -322,7 +320,6 @@ HINGE_EMBEDDING = LossSpec(
     {"margin": 1.0},
     local_grad=_hinge_embedding_grad,
     validate=_hinge_embedding_validate,
-    custom_jvp=True,
     aliases=("hinge_embedding_loss",),
 )
 

@@ -580,6 +580,15 @@ def _scaled_softmax(z, m, ax, scale, *, keep_exp):
     return log_s, jnp.exp(z - (m + log_s)) * scale
 
 
+def _softmax_slope(z, m, ax, total, z_loss, *, keep_exp):
+    """``(log s, p (T + 2 z_loss lse))``: the log-sum-exp and the softmax part of the slope."""
+    if is_static_zero(z_loss):
+        return _scaled_softmax(z, m, ax, total, keep_exp=keep_exp)
+    # The row factor needs lse before the probabilities: the sum is a pass of its own.
+    log_s = _log_sum_exp(z, m, ax)
+    return log_s, jnp.exp(z - (m + log_s)) * (total + _z_loss_parts(z_loss, m + log_s)[1])
+
+
 def _z_loss_parts(z_loss: Any, lse: jax.Array) -> tuple[Any, Any]:
     """``(z_loss lse^2, 2 z_loss lse)``, both 0 (left out of the program) when z_loss is a Python 0."""
     if is_static_zero(z_loss):
@@ -621,13 +630,7 @@ def _sparse_logits(labels, z, dz, *, ax, label_smoothing, z_loss, valid, keep_ex
         log_s = _log_sum_exp(z, m, ax)
         value = _sparse_logits_value(z, m, log_s, idx, h, total, a, z_loss, ax)
         return jnp.squeeze(value, ax) if valid is None else jnp.where(valid, jnp.squeeze(value, ax), 0.0)
-    # The slope's row factor needs lse, i.e. log s, before the probabilities: on the keep_exp
-    # path it is read off the same exp(z - m), on the other the sum is a pass of its own.
-    if is_static_zero(z_loss):
-        log_s, pc = _scaled_softmax(z, m, ax, total, keep_exp=keep_exp)
-    else:
-        log_s = _log_sum_exp(z, m, ax)
-        pc = jnp.exp(z - (m + log_s)) * (total + _z_loss_parts(z_loss, m + log_s)[1])
+    log_s, pc = _softmax_slope(z, m, ax, total, z_loss, keep_exp=keep_exp)
     value = _sparse_logits_value(z, m, log_s, idx, h, total, a, z_loss, ax)
     if keep_exp:
         # The label term as a gather of the tangent: its transpose is a scatter into the gradient.
@@ -655,11 +658,7 @@ def _dense_logits(t, z, dz, *, ax, z_loss, keep_exp=False):
     if dz is None:
         log_s = _log_sum_exp(z, m, ax)
         return jnp.squeeze(total * log_s + cross + _z_loss_parts(z_loss, m + log_s)[0], ax)
-    if is_static_zero(z_loss):
-        log_s, pc = _scaled_softmax(z, m, ax, total, keep_exp=keep_exp)
-    else:
-        log_s = _log_sum_exp(z, m, ax)
-        pc = jnp.exp(z - (m + log_s)) * (total + _z_loss_parts(z_loss, m + log_s)[1])
+    log_s, pc = _softmax_slope(z, m, ax, total, z_loss, keep_exp=keep_exp)
     value = total * log_s + cross + _z_loss_parts(z_loss, m + log_s)[0]
     return jnp.squeeze(value, ax), jnp.sum((pc - t) * dz, ax)
 

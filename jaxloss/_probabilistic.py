@@ -922,24 +922,35 @@ def _class_alpha(alpha: Any, y_pred: jax.Array, ax: int) -> jax.Array:
     return alpha
 
 
+def _split_alpha(alpha: Any, y_pred: jax.Array, ax: int) -> tuple[Any, Any]:
+    """``(per-class factor, per-row factor)``: a scalar alpha multiplies after the class sum.
+
+    Both the loss and its gradient are linear in alpha, so a scalar is applied once per row
+    (XLA:CPU would otherwise store a broadcast of it before the class reduction).
+    """
+    alpha = _class_alpha(alpha, y_pred, ax)
+    return (1.0, alpha) if alpha.ndim == 0 else (alpha, 1.0)
+
+
 def _cfce(y_true, y_pred, *, alpha, gamma, from_logits, label_smoothing, axis):
     ax = _axis_of({"axis": axis}, y_pred.ndim)
     t = _smooth_categorical(y_true, _as(label_smoothing, y_pred), ax)
-    alpha = _class_alpha(alpha, y_pred, ax)
+    per_class, per_row = _split_alpha(alpha, y_pred, ax)
     if from_logits:
         # Log space: (1 - p) = -expm1(log p) stays exact where softmax saturates.
         log_p = jax.nn.log_softmax(y_pred, axis=ax)
         focal = _pow(-jnp.expm1(log_p), gamma)
-        return -jnp.sum(alpha * focal * _masked_log_probs(t, log_p), axis=ax)
+        return -per_row * jnp.sum(per_class * focal * _masked_log_probs(t, log_p), axis=ax)
     out, _ = _normalised(y_pred, ax)
     clipped = jnp.clip(out, EPSILON, _HIGH)
-    return jnp.sum(alpha * _pow(1.0 - clipped, gamma) * (-t * jnp.log(clipped)), axis=ax)
+    return per_row * jnp.sum(per_class * _pow(1.0 - clipped, gamma) * (-t * jnp.log(clipped)), axis=ax)
 
 
 def _cfce_grad(y_true, y_pred, *, alpha, gamma, from_logits, label_smoothing, axis):
     ax = _axis_of({"axis": axis}, y_pred.ndim)
     t = _smooth_categorical(y_true, _as(label_smoothing, y_pred), ax)
-    alpha, power, gamma = _class_alpha(alpha, y_pred, ax), functools.partial(_pow, exponent=gamma), _as(gamma, y_pred)
+    (per_class, per_row), power = _split_alpha(alpha, y_pred, ax), functools.partial(_pow, exponent=gamma)
+    gamma = _as(gamma, y_pred)
     if from_logits:
         log_p = jax.nn.log_softmax(y_pred, axis=ax)
         # Per class f(l) = -(1 - e^l)^gamma l has df/dl = focal (gamma h - 1), h = e^l l / (1 - e^l),
@@ -949,13 +960,15 @@ def _cfce_grad(y_true, y_pred, *, alpha, gamma, from_logits, label_smoothing, ax
         one_minus = -jnp.expm1(log_live)
         positive = one_minus > 0
         h = jnp.where(positive, jnp.exp(log_live) * log_live / jnp.where(positive, one_minus, 1.0), -1.0)
-        dl = jnp.where(live, alpha * t * power(one_minus) * (gamma * h - 1.0), 0.0)
-        return dl - jnp.exp(log_p) * jnp.sum(dl, axis=ax, keepdims=True)
+        dl = jnp.where(live, per_class * t * power(one_minus) * (gamma * h - 1.0), 0.0)
+        return per_row * (dl - jnp.exp(log_p) * jnp.sum(dl, axis=ax, keepdims=True))
     out, total = _normalised(y_pred, ax)
     clipped = jnp.clip(out, EPSILON, _HIGH)
     one_minus = 1.0 - clipped
-    d_clipped = alpha * t * (gamma * jnp.power(one_minus, gamma - 1.0) * jnp.log(clipped) - power(one_minus) / clipped)
-    return _through_normalisation(d_clipped * _clip_slope(out, EPSILON, _HIGH), out, total, ax)
+    d_clipped = (
+        per_class * t * (gamma * jnp.power(one_minus, gamma - 1.0) * jnp.log(clipped) - power(one_minus) / clipped)
+    )
+    return per_row * _through_normalisation(d_clipped * _clip_slope(out, EPSILON, _HIGH), out, total, ax)
 
 
 def _cfce_validate(opts):

@@ -43,6 +43,7 @@ from ._core import (
     is_static_zero,
     register,
     shape_error,
+    sparse_prepare,
 )
 
 _HIGH = 1.0 - EPSILON
@@ -1373,22 +1374,6 @@ def _gce_validate(opts):
     check_interval("categorical_generalized_cross_entropy", "q", opts["q"], 0.0, 1.0, low_open=True)
 
 
-def _gce_prepare(spec, y_true, y_pred, opts):
-    """Labels ``(...)`` against probabilities ``(..., C)``; ``(..., 1)`` labels are squeezed."""
-    if y_pred.ndim == 0:
-        raise shape_error(spec.name, "y_pred must have rank >= 1", y_true=y_true.shape, y_pred=y_pred.shape)
-    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
-        y_true = jnp.squeeze(y_true, -1)
-    if y_true.shape != y_pred.shape[:-1]:
-        raise shape_error(
-            spec.name,
-            "y_true must have y_pred's shape without its last (class) axis",
-            y_true=y_true.shape,
-            y_pred=y_pred.shape,
-        )
-    return y_true, y_pred
-
-
 GCE = LossSpec(
     "categorical_generalized_cross_entropy",
     "CategoricalGeneralizedCrossEntropy",
@@ -1396,7 +1381,7 @@ GCE = LossSpec(
     {"q": 0.5},
     local_grad=_gce_grad,
     validate=_gce_validate,
-    prepare=_gce_prepare,
+    prepare=sparse_prepare,
     integer_labels=True,
     custom_jvp=True,
     jvp=_gce_jvp,

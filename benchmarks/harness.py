@@ -361,14 +361,7 @@ def plain_loss(spec: _core.LossSpec, options: dict[str, Any]) -> Callable[..., A
     opts = {**spec.options, **options}
 
     def loss(y_true, y_pred):
-        dtype = _core.compute_dtype(y_pred)
-        y_pred = y_pred.astype(dtype)
-        if not (spec.integer_labels and jnp.issubdtype(y_true.dtype, jnp.integer)):
-            y_true = y_true.astype(dtype)
-        y_true, y_pred = spec.prepare(spec, y_true, y_pred, opts)
-        values, mask = spec.plain_values_and_mask(y_true, y_pred, opts)
-        weight = _core.effective_weight(spec.name, values.shape, values.dtype, None, mask, "sum_over_batch_size")
-        return _core.reduce(values, weight, "sum_over_batch_size")
+        return spec.plain_forward("sum_over_batch_size", y_true, y_pred, None, opts)
 
     return loss
 

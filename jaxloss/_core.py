@@ -407,24 +407,32 @@ class LossSpec:
         out = self.per_sample(y_true, y_pred, **opts)
         return out if isinstance(out, tuple) else (out, None)
 
-    def _forward(self, reduction, static, y_true, y_pred, sample_weight, numeric):
-        opts = {**dict(static), **numeric}
+    def _weighted_values(self, reduction, y_true, y_pred, sample_weight, opts):
+        """Cast, prepare, the rule-free per-sample values and their reduction weight."""
         y_true, y_pred, sw = self._inputs(y_true, y_pred, sample_weight)
         y_true, y_pred = self.prepare(self, y_true, y_pred, opts)
         values, mask = self.plain_values_and_mask(y_true, y_pred, opts)
+        weight = effective_weight(self.name, values.shape, values.dtype, sw, mask, reduction)
+        return y_true, y_pred, values, weight
+
+    def plain_forward(self, reduction, y_true, y_pred, sample_weight, opts: Mapping[str, Any]) -> jax.Array:
+        """The loss from its per-sample formula and the shared reduction, with no custom rule:
+        what autodiff of the plain formula differentiates (verify, benchmarks, tests)."""
+        _, _, values, weight = self._weighted_values(reduction, y_true, y_pred, sample_weight, opts)
+        return reduce(values, weight, reduction)
+
+    def _forward(self, reduction, static, y_true, y_pred, sample_weight, numeric):
+        opts = {**dict(static), **numeric}
+        y_true, y_pred, values, weight = self._weighted_values(reduction, y_true, y_pred, sample_weight, opts)
         if self.custom_jvp:
             # The same values, carrying the closed form as their JVP rule.
             values = _values_with_rule(self, static, y_true, y_pred, numeric)
-        weight = effective_weight(self.name, values.shape, values.dtype, sw, mask, reduction)
         return reduce(values, weight, reduction)
 
     def _closed_form(self, reduction, static, y_true, y_pred, sample_weight, numeric):
         opts = {**dict(static), **numeric}
         shape, dtype = jnp.shape(y_pred), jnp.asarray(y_pred).dtype
-        y_true, y_pred, sw = self._inputs(y_true, y_pred, sample_weight)
-        y_true, y_pred = self.prepare(self, y_true, y_pred, opts)
-        values, mask = self.plain_values_and_mask(y_true, y_pred, opts)
-        weight = effective_weight(self.name, values.shape, values.dtype, sw, mask, reduction)
+        y_true, y_pred, values, weight = self._weighted_values(reduction, y_true, y_pred, sample_weight, opts)
         cot = reduction_cotangent(values, weight, reduction)
         return self.pullback(y_true, y_pred, cot, opts).reshape(shape).astype(dtype)
 

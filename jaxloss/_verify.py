@@ -20,7 +20,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._core import compute_dtype, effective_weight, reduce
 from ._gradients import analytic_grad, grad
 from ._registry import resolve
 
@@ -284,14 +283,8 @@ def autodiff_grad(loss: str, **options: Any) -> Callable[..., jax.Array]:
     merged = {**dict(static), **numeric}
 
     def objective(y_pred, y_true):
-        dtype = compute_dtype(y_pred)
-        p = y_pred.astype(dtype)
-        t = y_true if spec.integer_labels and jnp.issubdtype(y_true.dtype, jnp.integer) else y_true.astype(dtype)
-        t, p = spec.prepare(spec, t, p, merged)
-        values, mask = spec.plain_values_and_mask(t, p, merged)
-        weight = effective_weight(spec.name, values.shape, values.dtype, None, mask, reduction)
         # With reduction="none", the gradient of the sum, as jaxloss.grad takes it.
-        return jnp.sum(reduce(values, weight, reduction))
+        return jnp.sum(spec.plain_forward(reduction, y_true, y_pred, None, merged))
 
     g = jax.jit(jax.grad(objective))
     return lambda y_true, y_pred: g(jnp.asarray(y_pred), jnp.asarray(y_true))

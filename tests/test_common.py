@@ -19,7 +19,7 @@ import pytest
 from jax.test_util import check_grads
 
 import jaxloss
-from jaxloss._core import REDUCTIONS, REGISTRY, effective_weight, reduce
+from jaxloss._core import REDUCTIONS, REGISTRY
 
 from .cases import CASES
 from .tolerances import F32, assert_close
@@ -82,11 +82,7 @@ def _plain_loss(case, reduction):
     spec = REGISTRY[case.loss][0]
 
     def loss(y_true, y_pred, sw):
-        y_true, y_pred, sw = spec._inputs(y_true, y_pred, sw)
-        y_true, y_pred = spec.prepare(spec, y_true, y_pred, {**spec.options, **case.options})
-        values, mask = spec.plain_values_and_mask(y_true, y_pred, {**spec.options, **case.options})
-        weight = effective_weight(spec.name, values.shape, values.dtype, sw, mask, reduction)
-        return jnp.sum(reduce(values, weight, reduction))
+        return jnp.sum(spec.plain_forward(reduction, y_true, y_pred, sw, {**spec.options, **case.options}))
 
     return loss
 

@@ -352,7 +352,8 @@ class LossSpec:
       jvp: ``(y_true, y_pred, t_pred, **options) -> (values, tangent)``, the rule's
         values and their tangent along ``t_pred`` in one function, for losses whose
         fastest form shares work between the two (the crossentropies' log-sum-exp);
-        default: ``per_sample`` and ``sum(local_grad * t_pred)`` over the reduced axes.
+        it returns None for options it has no such form for. Default (and on None):
+        ``per_sample`` and ``sum(local_grad * t_pred)`` over the reduced axes.
     """
 
     name: str
@@ -367,7 +368,7 @@ class LossSpec:
     prepare: Callable[..., tuple[jax.Array, jax.Array]] = default_prepare
     integer_labels: bool = False
     custom_jvp: bool = False
-    jvp: Callable[..., tuple[jax.Array, jax.Array]] | None = None
+    jvp: Callable[..., tuple[jax.Array, jax.Array] | None] | None = None
     aliases: tuple[str, ...] = ()
 
     # -- plumbing ---------------------------------------------------------
@@ -517,15 +518,16 @@ def _values_rule(spec, static, primals, tangents):
     y_true, y_pred, numeric = primals
     t_true, t_pred, t_numeric = tangents
     opts = {**dict(static), **numeric}
-    if _is_zero(t_pred):
-        values = _values_with_rule(spec, static, y_true, y_pred, numeric)
-        tangent = jnp.zeros_like(values)
-    elif spec.jvp is not None:
-        values, tangent = spec.jvp(y_true, y_pred, t_pred, **opts)
+    shared = None if _is_zero(t_pred) or spec.jvp is None else spec.jvp(y_true, y_pred, t_pred, **opts)
+    if shared is not None:
+        values, tangent = shared
     else:
         values = _values_with_rule(spec, static, y_true, y_pred, numeric)
-        axes = spec.reduced_axes(y_pred.ndim, opts)
-        tangent = jnp.sum(spec.local_grad(y_true, y_pred, **opts) * t_pred, axis=axes)
+        if _is_zero(t_pred):
+            tangent = jnp.zeros_like(values)
+        else:
+            axes = spec.reduced_axes(y_pred.ndim, opts)
+            tangent = jnp.sum(spec.local_grad(y_true, y_pred, **opts) * t_pred, axis=axes)
     # Tangents of targets and numeric options are rare (distillation, schedules):
     # derive them from the plain formula, only when they are not symbolically zero.
     live = {k: t for k, t in t_numeric.items() if not _is_zero(t)}

@@ -717,16 +717,9 @@ def _cce_grad(y_true, y_pred, *, from_logits, label_smoothing, axis, class_weigh
     return _through_normalisation(g, out, total, ax)
 
 
-def _plain_jvp(per_sample, local_grad, y_true, y_pred, t_pred, opts):
-    """The generic rule: per-sample values and ``sum(local_grad * t_pred)`` over the class axis."""
-    values = per_sample(y_true, y_pred, **opts)
-    values = values[0] if isinstance(values, tuple) else values
-    return values, jnp.sum(local_grad(y_true, y_pred, **opts) * t_pred, axis=_axis_of(opts, y_pred.ndim))
-
-
 def _cce_jvp(y_true, y_pred, t_pred, **opts):
     if not _fast_logits(opts["from_logits"], opts["where"], opts["logit_soft_cap"]):
-        return _plain_jvp(_cce, _cce_grad, y_true, y_pred, t_pred, opts)
+        return None  # the default rule: per_sample and local_grad
     ax = _axis_of(opts, y_pred.ndim)
     t, _ = _cce_targets(y_true, y_pred, ax, opts["label_smoothing"], opts["class_weight"])
     return _by_backend(functools.partial(_dense_logits, ax=ax, z_loss=opts["z_loss"]), t, y_pred, t_pred)
@@ -1161,7 +1154,7 @@ def _scce_grad(y_true, y_pred, *, from_logits, ignore_class, axis, label_smoothi
 
 def _scce_jvp(y_true, y_pred, t_pred, **opts):
     if not _fast_logits(opts["from_logits"], opts["where"], opts["logit_soft_cap"]):
-        return _plain_jvp(_scce, _scce_grad, y_true, y_pred, t_pred, opts)
+        return None  # the default rule: per_sample and local_grad
     ax, labels, valid, y_pred = _scce_inputs(y_true, y_pred, True, opts["ignore_class"], opts["axis"])
     fn = functools.partial(
         _sparse_logits, ax=ax, label_smoothing=opts["label_smoothing"], z_loss=opts["z_loss"], valid=valid

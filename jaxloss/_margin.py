@@ -66,6 +66,18 @@ def _class_weight_vector(loss: str, class_weight: Any, classes: int, dtype: Any)
     return weight
 
 
+def _checking_class_weight(base_prepare):
+    """``base_prepare``, then the shape check of a ``class_weight`` option (one weight per class)."""
+
+    def prepare(spec, y_true, y_pred, opts):
+        y_true, y_pred = base_prepare(spec, y_true, y_pred, opts)
+        if opts["class_weight"] is not None:
+            _class_weight_vector(spec.name, opts["class_weight"], y_pred.shape[-1], y_pred.dtype)
+        return y_true, y_pred
+
+    return prepare
+
+
 # --------------------------------------------------------------------------
 # multiclass_hinge (optax)
 # --------------------------------------------------------------------------
@@ -169,13 +181,6 @@ def _multi_margin_validate(opts):
     check_number("multi_margin", "margin", opts["margin"])
 
 
-def _multi_margin_prepare(spec, y_true, y_pred, opts):
-    y_true, y_pred = sparse_prepare(spec, y_true, y_pred, opts)
-    if opts["class_weight"] is not None:
-        _class_weight_vector(spec.name, opts["class_weight"], y_pred.shape[-1], y_pred.dtype)
-    return y_true, y_pred
-
-
 MULTI_MARGIN = LossSpec(
     "multi_margin",
     None,
@@ -184,7 +189,7 @@ MULTI_MARGIN = LossSpec(
     static=frozenset({"p"}),
     local_grad=_multi_margin_grad,
     validate=_multi_margin_validate,
-    prepare=_multi_margin_prepare,
+    prepare=_checking_class_weight(sparse_prepare),
     integer_labels=True,
     aliases=("multi_margin_loss",),
 )
@@ -440,20 +445,13 @@ def _multilabel_soft_margin_grad(y_true, y_pred, *, class_weight):
     return slope
 
 
-def _multilabel_prepare(spec, y_true, y_pred, opts):
-    y_true, y_pred = default_prepare(spec, y_true, y_pred, opts)
-    if opts["class_weight"] is not None:
-        _class_weight_vector(spec.name, opts["class_weight"], y_pred.shape[-1], y_pred.dtype)
-    return y_true, y_pred
-
-
 MULTILABEL_SOFT_MARGIN = LossSpec(
     "multilabel_soft_margin",
     None,
     _multilabel_soft_margin,
     {"class_weight": None},
     local_grad=_multilabel_soft_margin_grad,
-    prepare=_multilabel_prepare,
+    prepare=_checking_class_weight(default_prepare),
     aliases=("multilabel_soft_margin_loss",),
 )
 

@@ -40,6 +40,11 @@ def _uniform(rng, shape, low, high):
     return rng.random(shape, dtype=np.float32) * np.float32(high - low) + np.float32(low)
 
 
+def _random_signs(rng, shape):
+    """-1 or 1 with equal odds, float32."""
+    return np.where(rng.random(shape, dtype=np.float32) < 0.5, -1.0, 1.0).astype(np.float32)
+
+
 def _softmax(x):
     x = x - x.max(-1, keepdims=True)
     np.exp(x, out=x)
@@ -71,7 +76,7 @@ def signs(rng, n):
     shape = (_rows(n), WIDTH)
     p = _normal(rng, shape)
     p[p == 0.0] = 0.5  # away from the kink, where libraries pick different subgradients
-    return np.where(rng.random(shape, dtype=np.float32) < 0.5, -1.0, 1.0).astype(np.float32), p
+    return _random_signs(rng, shape), p
 
 
 def signs_distances(rng, n):
@@ -144,15 +149,13 @@ EMBED_DIM = 128
 def ranked_pairs(rng, n):
     # y_true (rows, WIDTH) in {-1, 1}; y_pred (rows, WIDTH, 2) stacks x1 and x2.
     rows = _rows(n, 2 * WIDTH)
-    t = np.where(rng.random((rows, WIDTH), dtype=np.float32) < 0.5, -1.0, 1.0).astype(np.float32)
-    return t, _normal(rng, (rows, WIDTH, 2))
+    return _random_signs(rng, (rows, WIDTH)), _normal(rng, (rows, WIDTH, 2))
 
 
 def embedding_pairs(rng, n):
     # y_true (rows,) in {-1, 1}; y_pred (rows, 2, EMBED_DIM) stacks x1 and x2.
     rows = _rows(n, 2 * EMBED_DIM)
-    t = np.where(rng.random(rows, dtype=np.float32) < 0.5, -1.0, 1.0).astype(np.float32)
-    return t, _normal(rng, (rows, 2, EMBED_DIM))
+    return _random_signs(rng, (rows,)), _normal(rng, (rows, 2, EMBED_DIM))
 
 
 def triplets(rng, n):

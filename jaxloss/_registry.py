@@ -79,6 +79,29 @@ class Configured:
     def __call__(self, y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None) -> jax.Array:
         return self.function(y_true, y_pred, sample_weight=sample_weight, **self.options)
 
+    @property
+    def name(self) -> str:
+        """The loss's canonical (Keras snake_case) name."""
+        return self.spec.name
+
+    @property
+    def keras_class(self) -> str | None:
+        """Keras's class name for this loss, or None where Keras has no such loss."""
+        return self.spec.keras_class
+
+    def get_config(self) -> dict[str, Any]:
+        """``{"name": ..., "options": {...}}``; arrays become nested lists. ``from_config`` inverts it."""
+        import numpy as np
+
+        def plain(v: Any) -> Any:
+            return np.asarray(v).tolist() if hasattr(v, "shape") or isinstance(v, (list, tuple)) else v
+
+        return {"name": self.spec.name, "options": {k: plain(v) for k, v in self.options.items()}}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Configured:
+        return get(config["name"], **config.get("options", {}))
+
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
         return f"jaxloss.get({self.spec.name!r}{', ' if opts else ''}{opts})"

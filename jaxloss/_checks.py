@@ -1,53 +1,28 @@
-"""``checked(loss)``: the same loss, with runtime value checks via ``jax.experimental.checkify``.
+"""``checked(loss)``: the same loss, with runtime checks of its inputs' domains.
 
-Without the wrapper the losses behave as Keras does (they clip) at no runtime
-cost. With it, bad values raise an error naming the loss, the argument, the
-rule and the first offending index, eagerly and under ``jax.jit``.
+Every registered loss declares the domain of ``y_true`` and ``y_pred``
+(``jaxloss._inputs``); ``checked`` turns the domains' rules into
+``jax.experimental.checkify`` checks, plus finiteness of ``sample_weight`` and of
+float array options. Without the wrapper the losses behave as Keras does (they
+clip) at no runtime cost. With it, bad values raise an error naming the loss, the
+argument, the rule and the first offending index.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import Any
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, overload
 
 import jax
 import jax.numpy as jnp
 from jax.experimental import checkify
 
-from ._registry import resolve
+from ._core import ArrayOption, LossSpec
+from ._registry import BoundLoss, resolve_bound
 
-# Losses whose probability inputs (from_logits=False) must be rows summing to 1.
-_DISTRIBUTION = {
-    "categorical_crossentropy",
-    "categorical_focal_crossentropy",
-    "sparse_categorical_crossentropy",
-    "categorical_generalized_cross_entropy",
-    "kl_divergence",
-}
-# Losses that read probabilities (when not from logits): y_pred in [0, 1].
-_PROBABILITY_PRED = _DISTRIBUTION | {"binary_crossentropy", "binary_focal_crossentropy"}
-# Soft targets that are probabilities too.
-_PROBABILITY_TRUE = {
-    "binary_crossentropy",
-    "binary_focal_crossentropy",
-    "categorical_crossentropy",
-    "categorical_focal_crossentropy",
-    "kl_divergence",
-}
-_NON_NEGATIVE_TRUE = {"poisson", "mean_squared_logarithmic_error", "kl_divergence"}
-# Integer-label losses: (class axis of y_pred as a function of the options).
-_INTEGER_LABELS: dict[str, Callable[[dict[str, Any]], int]] = {
-    "sparse_categorical_crossentropy": lambda o: o.get("axis", -1),
-    "categorical_generalized_cross_entropy": lambda o: -1,
-    "ctc": lambda o: -1,
-    "multiclass_hinge": lambda o: -1,
-    "multi_margin": lambda o: -1,
-    "sparsemax_loss": lambda o: -1,
-}
-# Row sums of probabilities: float32 round-off of a softmax is ~1e-6; half inputs ~1e-2.
-_SUM_TOL = {jnp.dtype(jnp.bfloat16): 2e-2, jnp.dtype(jnp.float16): 5e-3}
-_DEFAULT_SUM_TOL = 1e-3
+F = TypeVar("F", bound=Callable[..., jax.Array])
 
 
 def _first_index(bad: jax.Array) -> tuple[jax.Array, ...]:
@@ -56,6 +31,7 @@ def _first_index(bad: jax.Array) -> tuple[jax.Array, ...]:
 
 
 def _check(loss: str, argument: str, bad: jax.Array, rule: str, values: jax.Array) -> None:
+    bad = jnp.broadcast_to(bad, values.shape)
     index = _first_index(bad)
     where = "(" + ", ".join("{}" for _ in index) + ("," if len(index) == 1 else "") + ")"
     value = values[index] if index else values
@@ -67,81 +43,85 @@ def _check(loss: str, argument: str, bad: jax.Array, rule: str, values: jax.Arra
     )
 
 
-def _run_checks(loss: str, options: dict[str, Any], y_true, y_pred, sample_weight) -> None:
+def _finite(loss: str, name: str, x: jax.Array) -> None:
+    if jnp.issubdtype(x.dtype, jnp.floating):
+        _check(loss, name, ~jnp.isfinite(x), "must be finite (found NaN or infinity)", x)
+
+
+def _role_name(spec: LossSpec, role: str) -> str:
+    """How the user called the array: ``y_pred`` of ``margin_ranking`` is ``x1``/``x2`` stacked."""
+    if role == "y_true":
+        return spec.arrays[0]
+    if spec.stack is not None:
+        return f"{spec.arrays[1]}/{spec.arrays[2]} (stacked along axis {spec.stack.axis})"
+    return spec.arrays[1]
+
+
+def _run_checks(spec: LossSpec, opts: Mapping[str, Any], y_true, y_pred, sample_weight) -> None:
     y_true, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
-    floats = {"y_true": y_true, "y_pred": y_pred}
+    for role, x in (("y_true", y_true), ("y_pred", y_pred)):
+        for bad, rule in spec.domain(role, opts).rules(x, opts, y_pred):
+            _check(spec.name, _role_name(spec, role), bad, rule, x)
     if sample_weight is not None:
-        floats["sample_weight"] = jnp.asarray(sample_weight)
-    log_input, log_target = options.get("log_input", False), options.get("log_target", False)
-    where = options.get("where")
-    for name, x in floats.items():
-        if jnp.issubdtype(x.dtype, jnp.floating):
-            bad = ~jnp.isfinite(x)
-            if name == "y_pred" and where is not None:
-                bad = bad & jnp.broadcast_to(jnp.asarray(where, bool), x.shape)  # masked classes may be -inf
-            if (name == "y_pred" and log_input) or (name == "y_true" and log_target):
-                bad = bad & (x != -jnp.inf)  # log(0)
-            _check(loss, name, bad, "must be finite (found NaN or infinity)", x)
-    if loss in _INTEGER_LABELS and jnp.issubdtype(y_true.dtype, jnp.integer):
-        classes = y_pred.shape[_INTEGER_LABELS[loss](options)] if y_pred.ndim else 0
-        bad = (y_true < 0) | (y_true >= classes)
-        ignore = options.get("ignore_class")
-        if ignore is not None:
-            bad = bad & (y_true != ignore)
-        _check(loss, "y_true", bad, f"must hold class indices in [0, {classes})", y_true)
-    if options.get("from_logits", False):
-        return
-    if log_input or log_target:
-        # Log-probabilities: no [0, 1] range; rows must still be distributions.
-        for name, x, is_log in (("y_pred", y_pred, log_input), ("y_true", y_true, log_target)):
-            p = jnp.exp(x) if is_log else x
-            if not is_log:
-                _check(loss, name, (p < 0) | (p > 1), "must hold probabilities in [0, 1]", p)
-            sums = jnp.sum(p.astype(jnp.float32), axis=-1)
-            tol = _SUM_TOL.get(jnp.dtype(x.dtype), _DEFAULT_SUM_TOL)
-            rule = f"rows along axis -1 must sum to 1 (within {tol:g}){' after exp' if is_log else ''}"
-            _check(loss, name, jnp.abs(sums - 1.0) > tol, rule, sums)
-        return
-    if loss in _PROBABILITY_PRED:
-        _check(loss, "y_pred", (y_pred < 0) | (y_pred > 1), "must hold probabilities in [0, 1]", y_pred)
-    if loss in _PROBABILITY_TRUE and jnp.issubdtype(y_true.dtype, jnp.floating):
-        _check(loss, "y_true", (y_true < 0) | (y_true > 1), "must hold probabilities in [0, 1]", y_true)
-    if loss in _DISTRIBUTION and y_pred.ndim:
-        axis = options.get("axis", -1)
-        pairs = [("y_pred", y_pred)]
-        if loss == "kl_divergence" or (jnp.issubdtype(y_true.dtype, jnp.floating) and y_true.shape == y_pred.shape):
-            pairs.append(("y_true", y_true))
-        for name, x in pairs:
-            tol = _SUM_TOL.get(jnp.dtype(x.dtype), _DEFAULT_SUM_TOL)
-            sums = jnp.sum(x.astype(jnp.float32), axis=axis)
-            _check(
-                loss, name, jnp.abs(sums - 1.0) > tol, f"rows along axis {axis} must sum to 1 (within {tol:g})", sums
-            )
-    if loss in _NON_NEGATIVE_TRUE:
-        _check(loss, "y_true", y_true < 0, "must be non-negative", y_true)
+        _finite(spec.name, "sample_weight", jnp.asarray(sample_weight))
+    for name, option in spec.options.items():
+        value = opts.get(name)
+        if value is None or not hasattr(value, "shape") or not isinstance(option.kind, ArrayOption):
+            continue
+        value = jnp.asarray(value)
+        domain = option.kind.domain
+        if domain is not None:
+            for bad, rule in domain.rules(value, opts, y_pred):
+                _check(spec.name, name, bad, rule, value)
+        elif option.kind.dtype == "float":
+            _finite(spec.name, name, value)
+
+
+def _body(spec, reduction, static, y_true, y_pred, sample_weight, numeric):
+    _run_checks(spec, {**dict(static), **numeric}, y_true, y_pred, sample_weight)
+    return spec._forward(reduction, static, y_true, y_pred, sample_weight, numeric)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _jit_checked(spec, reduction, static, y_true, y_pred, sample_weight, numeric):
+    return checkify.checkify(_body, errors=checkify.user_checks)(
+        spec, reduction, static, y_true, y_pred, sample_weight, numeric
+    )
 
 
 def _throw(err: checkify.Error) -> None:
     err.throw()
 
 
-def checked(loss: str | Callable[..., jax.Array]) -> Callable[..., jax.Array]:
-    """A version of ``loss`` that raises on invalid values, eagerly and under ``jax.jit``.
+@overload
+def checked(loss: F) -> F: ...
+@overload
+def checked(loss: str | BoundLoss) -> Callable[..., jax.Array]: ...
 
-    Checks (via ``jax.experimental.checkify``), each naming the loss, the argument
-    and the first offending index:
 
-    - every floating input (``y_true``, ``y_pred``, ``sample_weight``) is finite;
-    - integer labels lie in ``[0, num_classes)`` unless equal to ``ignore_class``;
-    - probability inputs (``from_logits=False``) lie in ``[0, 1]``, and rows sum to 1
-      where the loss needs a distribution (categorical and sparse crossentropy,
-      focal, generalized CE, KL);
-    - targets of poisson, mean_squared_logarithmic_error and kl_divergence are
-      non-negative.
+def checked(loss: Any) -> Callable[..., jax.Array]:
+    """A version of ``loss`` that raises on values outside its inputs' domains.
 
-    Called with concrete arrays it raises ``checkify.JaxRuntimeError``; called inside
-    the caller's ``jax.jit`` (or grad, vmap) the failed check raises when the
-    computation runs. The unwrapped losses skip all of this (Keras's clipping applies).
+    It takes exactly the arguments the loss takes (a bound loss keeps its options)
+    and returns the same values. Its checks (``jax.experimental.checkify``) come from
+    the loss's declared input domains, each error naming the loss, the argument, the
+    rule and the first offending index:
+
+    - every floating input is finite (``-inf`` allowed where it means log 0, or a
+      class that a ``where`` mask leaves out);
+    - integer labels are integers (integral floats count) in ``[0, num_classes)``,
+      unless equal to ``ignore_class``;
+    - probabilities (``from_logits=False``) lie in ``[0, 1]``, and rows sum to 1 where
+      the loss reads a distribution; log-probabilities sum to 1 after ``exp``;
+    - non-negative inputs (counts, rates, variances, lengths) are non-negative, signs
+      are -1 or 1, unit embeddings have norm 1;
+    - ``sample_weight`` and float array options are finite.
+
+    Called with concrete arrays it raises ``checkify.JaxRuntimeError`` whose message
+    is the check's. Called inside the caller's ``jax.jit`` (or grad, vmap), the failed
+    check raises when the computation runs; wrap the caller's function with
+    ``checkify.checkify`` and ``err.throw()`` to get the same message as the first
+    line (without it, JAX reports the error of the callback that raised it).
 
     Example:
       >>> import jax.numpy as jnp, jaxloss
@@ -151,24 +131,14 @@ def checked(loss: str | Callable[..., jax.Array]) -> Callable[..., jax.Array]:
       ...
       jax...JaxRuntimeError: jaxloss.sparse_categorical_crossentropy: y_true must hold class indices in [0, 3); first offending index (1,), value 3...
     """
-    spec, fn = resolve(loss)
+    spec, bound = resolve_bound(loss)
 
-    def body(y_true, y_pred, sample_weight, options):
-        _run_checks(spec.name, options, y_true, y_pred, sample_weight)
-        return fn(y_true, y_pred, sample_weight=sample_weight, **options)
-
-    checkified = checkify.checkify(body)
-
-    @functools.wraps(fn)
-    def wrapper(y_true, y_pred, *, sample_weight=None, **options):
-        spec._check_options(
-            {k: v for k, v in options.items() if k != "reduction"}, options.get("reduction", "sum_over_batch_size")
-        )
-        static = {k: v for k, v in options.items() if k in spec.static or k == "reduction"}
-        numeric = {k: v for k, v in options.items() if k not in static}
-        run = functools.partial(_jitted, checkified, tuple(sorted(static.items())))
-        leaves = jax.tree_util.tree_leaves((y_true, y_pred, sample_weight, numeric))
-        err, out = run(y_true, y_pred, sample_weight, numeric)
+    @functools.wraps(spec.function)
+    def safe(*args: Any, **kwargs: Any) -> jax.Array:
+        arrays, sample_weight, reduction, options = spec.bind(args, {**bound, **kwargs})
+        static, y_true, y_pred, sw, numeric = spec.prepare_call(arrays, sample_weight, reduction, options)
+        err, out = _jit_checked(spec, reduction, static, y_true, y_pred, sw, numeric)
+        leaves = jax.tree_util.tree_leaves((y_true, y_pred, sw, numeric))
         if any(isinstance(x, jax.core.Tracer) for x in leaves):
             # Inside the caller's trace: raise when the computation runs.
             jax.debug.callback(_throw, err)
@@ -176,9 +146,11 @@ def checked(loss: str | Callable[..., jax.Array]) -> Callable[..., jax.Array]:
             err.throw()
         return out
 
-    return wrapper
-
-
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _jitted(checkified, static, y_true, y_pred, sample_weight, numeric):
-    return checkified(y_true, y_pred, sample_weight, {**dict(static), **numeric})
+    if bound:
+        params = [
+            p.replace(default=bound[p.name]) if p.name in bound else p for p in spec.signature.parameters.values()
+        ]
+        safe.__signature__ = spec.signature.replace(parameters=params)  # type: ignore[attr-defined]
+    else:
+        safe.__signature__ = inspect.signature(spec.function)  # type: ignore[attr-defined]
+    return safe

@@ -3,6 +3,17 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from ._checks import checked as checked
+from ._crossentropy import binary_crossentropy as binary_crossentropy
+from ._crossentropy import categorical_crossentropy as categorical_crossentropy
+from ._crossentropy import poly_loss as poly_loss
+from ._crossentropy import sparse_categorical_crossentropy as sparse_categorical_crossentropy
+from ._crossentropy import sparsemax_loss as sparsemax_loss
+from ._divergence import generalized_kl_divergence as generalized_kl_divergence
+from ._divergence import kl_divergence as kl_divergence
+from ._focal import binary_focal_crossentropy as binary_focal_crossentropy
+from ._focal import categorical_focal_crossentropy as categorical_focal_crossentropy
+from ._focal import categorical_generalized_cross_entropy as categorical_generalized_cross_entropy
+from ._focal import sigmoid_focal as sigmoid_focal
 from ._gradients import analytic_grad as analytic_grad
 from ._gradients import grad as grad
 from ._gradients import value_and_grad as value_and_grad

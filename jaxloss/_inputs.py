@@ -213,7 +213,10 @@ class ClassLabels(Domain):
         raise TypeError("ClassLabels are drawn for a y_pred shape: use draw_labels")
 
     def draw_labels(self, rng, pred_shape, options):
-        return rng.integers(0, self.classes(pred_shape, options), self.shape_of(pred_shape, options))
+        labels = rng.integers(0, self.classes(pred_shape, options), self.shape_of(pred_shape, options))
+        if options.get("ignore_class") is not None:
+            labels.reshape(-1)[::3] = options["ignore_class"]  # every third position ignored
+        return labels
 
     def rules(self, x, options, y_pred):
         classes = self.classes(y_pred.shape, options) if y_pred.ndim else 0
@@ -365,3 +368,85 @@ def draw_inputs(
         true_shape = example.true_shape if example.true_shape is not None and shape is None else None
         y_true = truth.draw(rng, true_shape or truth.shape_of(pred_shape, options), options, extreme)
     return y_true, y_pred
+
+
+# --- domains added for the hinge/metric/ranking/segmentation/sequence/likelihood families
+
+
+@dataclasses.dataclass(frozen=True)
+class HingeOneHot(Distribution):
+    """Keras's categorical hinge targets along the last axis: probability rows (one-hot or
+    soft) or signed one-hot rows (``{-1, 1}`` with a single 1). ``signed`` draws the latter."""
+
+    axis: int | str = -1
+    signed: bool = False
+    describe = "one-hot rows in {0, 1} or {-1, 1}"
+
+    def draw(self, rng, shape, options, extreme=False):
+        x = super().draw(rng, shape, options, extreme)
+        return 2.0 * x - 1.0 if self.signed else x
+
+    def rules(self, x, options, y_pred):
+        signed = jnp.all((x == 1) | (x == -1), axis=-1, keepdims=True) & (jnp.sum(x == 1, axis=-1, keepdims=True) == 1)
+        signed = jnp.broadcast_to(signed, x.shape)
+        rules = [(bad & ~signed, rule) for bad, rule in super().rules(x, options, y_pred)]
+        return [(~jnp.isfinite(x), "must be finite (found NaN or infinity)"), *rules]
+
+
+@dataclasses.dataclass(frozen=True)
+class Variances(NonNegative):
+    """Non-negative variances (an option: gaussian_nll's ``variance``). Host values (numbers,
+    numpy arrays) are checked before tracing; device arrays are not read back."""
+
+    describe = "non-negative variances"
+
+    def check_host(self, loss: str, name: str, value: Any) -> None:
+        if isinstance(value, jax.Array):
+            return
+        arr = np.asarray(value, np.float64)
+        if arr.size and (np.any(np.isnan(arr)) or np.any(arr < 0)):
+            nan = " and NaN entries" if np.any(np.isnan(arr)) else ""
+            raise ValueError(
+                f"{loss}: {name} must be non-negative; received {name} with minimum {np.nanmin(arr)!r}{nan}."
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class CTCLabels(SequenceLabels):
+    """CTC labels ``(batch, max_len)``, right-padded with the blank (``blank_index``): a label is
+    its first ``label_lengths`` entries, or its non-blank entries. Only entries inside a label
+    must name a class. Drawn with ``max_len = time // 4`` (at most ``max_len``), so that every
+    label fits its frames, repeats included."""
+
+    max_len: int = 16
+
+    def label_width(self, pred_shape: tuple[int, ...]) -> int:
+        return max(1, min(self.max_len, pred_shape[1] // 4)) if len(pred_shape) == 3 else self.max_len
+
+    def shape_of(self, pred_shape, options):
+        return (pred_shape[0], self.label_width(pred_shape))
+
+    def draw_labels(self, rng, pred_shape, options):
+        blank = options.get("blank_index", 0)
+        batch, width, classes = pred_shape[0], self.label_width(pred_shape), pred_shape[-1]
+        labels = rng.integers(0, max(classes - 1, 1), (batch, width))
+        labels[labels >= blank] += 1  # no blank inside a label
+        lengths = rng.integers(0, width + 1, batch)
+        labels[np.arange(width)[None, :] >= lengths[:, None]] = blank  # padding
+        return labels
+
+    def rules(self, x, options, y_pred):
+        base = super().rules(x, options, y_pred)
+        if x.ndim != 2:
+            return base
+        lengths = options.get("label_lengths")
+        if lengths is None:
+            lengths = jnp.sum(x != options.get("blank_index", 0), axis=1)
+        inside = jnp.arange(x.shape[1])[None, :] < jnp.asarray(lengths)[:, None]
+        return [(bad & inside, rule) for bad, rule in base]
+
+
+HINGE_ONE_HOT = HingeOneHot(hard=True)
+SIGNED_ONE_HOT = HingeOneHot(hard=True, signed=True)
+VARIANCES = Variances()
+CTC_LABELS = CTCLabels()

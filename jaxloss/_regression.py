@@ -324,7 +324,9 @@ def _huber_grad(y_true, y_pred, *, delta):
     keras="Huber",
     aliases=("huber_loss",),
     peers=(
-        Peer("optax", lambda t, p, delta: optax.losses.huber_loss(p, t, delta).mean(-1), "huber_loss(p, t, delta)"),
+        Peer(
+            "optax", lambda t, p, delta: optax.losses.huber_loss(p, t, delta=delta).mean(-1), "huber_loss(p, t, delta)"
+        ),
         Peer(
             "torch",
             lambda torch, F, t, p, delta: F.huber_loss(p, t, reduction="none", delta=delta).mean(-1),
@@ -400,7 +402,7 @@ def _smooth_l1_grad(y_true, y_pred, *, beta):
     peers=(
         Peer(
             "optax",
-            lambda t, p, beta: optax.losses.huber_loss(p, t, beta).mean(-1) / beta,
+            lambda t, p, beta: optax.losses.huber_loss(p, t, delta=beta).mean(-1) / beta,
             "huber_loss(p, t, beta) / beta",
             applies=lambda o: o["beta"] > 0,
         ),

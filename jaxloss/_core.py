@@ -288,7 +288,7 @@ def _check_static(loss: str, name: str, kind: Static, value: Any) -> Any:
 
 def _real_dtype(loss: str, name: str, value: Any, what: str) -> None:
     dtype = np.result_type(value) if not hasattr(value, "dtype") else np.dtype(value.dtype)
-    if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating) or dtype == np.bool_):
+    if not (jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating) or dtype == np.bool_):
         raise ValueError(f"{loss}: {name} must be {what}; received {name} of dtype {dtype}.")
     if dtype == np.bool_:
         raise ValueError(f"{loss}: {name} must be {what}; received {name}={_shown(value)} of dtype bool.")
@@ -349,9 +349,7 @@ def _check_array_option(loss: str, name: str, kind: ArrayOption, value: Any) -> 
     if isinstance(value, (list, tuple, bool, int, float)):
         value = as_input(loss, name, value)
     dtype = np.dtype(value.dtype) if hasattr(value, "dtype") else np.result_type(value)
-    if np.issubdtype(dtype, np.complexfloating) or not (
-        np.issubdtype(dtype, np.number) or dtype == np.bool_ or dtype == jnp.bfloat16
-    ):
+    if jnp.issubdtype(dtype, jnp.complexfloating) or not (jnp.issubdtype(dtype, jnp.number) or dtype == np.bool_):
         raise TypeError(f"{loss}: {name} must be a real-valued array; received {name} of dtype {dtype}.")
     if kind.dtype == "int" and is_concrete(value):
         arr = np.asarray(value)
@@ -399,11 +397,11 @@ def as_input(loss: str, name: str, x: Any) -> Any:
                 "that is ragged or holds something other than numbers."
             ) from None
     dtype = np.dtype(x.dtype)
-    if np.issubdtype(dtype, np.complexfloating):
+    if jnp.issubdtype(dtype, jnp.complexfloating):
         raise TypeError(
             f"{loss}: {name} must be real-valued; received {name} of dtype {dtype} (the imaginary part would be dropped)."
         )
-    if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating) or dtype == np.bool_):
+    if not (jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating) or dtype == np.bool_):
         raise TypeError(f"{loss}: {name} must be a real-valued array; received {name} of dtype {dtype}.")
     return x
 
@@ -582,10 +580,12 @@ def _passthrough(values: jax.Array, reduction: Reduction) -> bool:
     return reduction in (None, "none") or values.ndim == 0 or values.shape == (0,)
 
 
-def _divisor(values: jax.Array, weight: jax.Array | None, reduction: Reduction) -> jax.Array:
+def _inverse_divisor(values: jax.Array, weight: jax.Array | None, reduction: Reduction) -> Any:
+    """1 / the mean's divisor, 0 where it is 0 (no valid sample); None for the static count."""
     if reduction == "mean_with_sample_weight" and weight is not None:
-        return jnp.sum(weight)
-    return jnp.asarray(float(values.size), values.dtype)
+        divisor = jnp.sum(weight)
+        return jnp.where(divisor != 0, 1.0 / jnp.where(divisor != 0, divisor, 1.0), 0.0)
+    return None  # the static count: divide by values.size (never 0 here: an empty batch passes through)
 
 
 def reduce(values: jax.Array, weight: jax.Array | None, reduction: Reduction) -> jax.Array:
@@ -597,8 +597,10 @@ def reduce(values: jax.Array, weight: jax.Array | None, reduction: Reduction) ->
     total = jnp.sum(values)
     if reduction == "sum":
         return total
-    divisor = _divisor(values, weight, reduction)
-    return jnp.where(divisor != 0, total / jnp.where(divisor != 0, divisor, 1.0), 0.0)
+    inverse = _inverse_divisor(values, weight, reduction)
+    if inverse is None:  # the static count; 0 for values of a shape like (0, T): their mean is 0
+        return total / values.size if values.size else total
+    return total * inverse
 
 
 def reduction_cotangent(values: jax.Array, weight: jax.Array | None, reduction: Reduction) -> jax.Array:
@@ -606,8 +608,10 @@ def reduction_cotangent(values: jax.Array, weight: jax.Array | None, reduction: 
     cot = jnp.ones_like(values) if weight is None else weight
     if _passthrough(values, reduction) or reduction == "sum":
         return cot
-    divisor = _divisor(values, weight, reduction)
-    return cot * jnp.where(divisor != 0, 1.0 / jnp.where(divisor != 0, divisor, 1.0), 0.0)
+    inverse = _inverse_divisor(values, weight, reduction)
+    if inverse is None:
+        return cot / values.size if values.size else cot
+    return cot * inverse
 
 
 # ----------------------------------------------------------------------------
@@ -879,6 +883,10 @@ class LossSpec:
 
     def evaluate(self, arrays, sample_weight=None, reduction: Reduction = "sum_over_batch_size", **options):
         static, y_true, y_pred, sw, numeric = self.prepare_call(arrays, sample_weight, reduction, options)
+        if _traced(y_true, y_pred, sw, numeric):
+            # Already inside the caller's trace: a nested jit would only add a call boundary
+            # (and its partial-evaluation split) to the caller's program.
+            return self._forward(reduction, static, y_true, y_pred, sw, numeric)
         return _jit_forward(self, reduction, static, y_true, y_pred, sw, numeric)
 
     def closed_form_grad(self, arrays, sample_weight=None, reduction: Reduction = "sum_over_batch_size", **options):
@@ -974,6 +982,10 @@ def sparse_prepare(spec: LossSpec, y_true: jax.Array, y_pred: jax.Array, opts: M
             y_pred=y_pred.shape,
         )
     return y_true, y_pred
+
+
+def _traced(*trees: Any) -> bool:
+    return any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(trees))
 
 
 def _as_arrays(y_true, y_pred, sample_weight):

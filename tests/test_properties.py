@@ -1,12 +1,15 @@
-"""Property-based tests (hypothesis) across every Keras loss.
+"""Property-based tests (hypothesis) over every registered loss and every example it declares.
 
-Hypothesis draws shapes (rank 1 to 4, size-1 and empty batches), dtypes,
-options and input values (extremes included); numpy fills arrays from a drawn
-seed. CI uses the bounded "ci" profile (tests/conftest.py); `HYPOTHESIS_PROFILE=long`
-runs more examples.
+Hypothesis draws a loss and one of its examples, the batch size (size-1 batches
+included), a seed for numpy, scalar options within their declared ranges, and
+whether to draw extreme valid values (exact 0/1 probabilities, logits of 1e4, ...)
+from the loss's input domains. CI uses the bounded "ci" profile (tests/conftest.py);
+``HYPOTHESIS_PROFILE=long`` runs more examples.
 """
 
 from __future__ import annotations
+
+import math
 
 import jax
 import jax.numpy as jnp
@@ -16,243 +19,173 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import jaxloss
-from jaxloss._core import REGISTRY
+from jaxloss._core import REGISTRY, ArrayOption, Example, LossSpec, Scalar
+from jaxloss._inputs import draw_inputs
 
 from .tolerances import F32, assert_close
 
-# loss -> (input kind, option strategies)
-BOOL = st.booleans()
-UNIT = st.floats(0.0, 1.0)
-LOSSES = {
-    "mean_squared_error": ("real", {}),
-    "mean_absolute_error": ("real", {}),
-    "mean_absolute_percentage_error": ("real", {}),
-    "mean_squared_logarithmic_error": ("positive", {}),
-    "huber": ("real", {"delta": st.floats(0.05, 5.0)}),
-    "log_cosh": ("real", {}),
-    "cosine_similarity": ("real", {}),
-    "poisson": ("positive", {}),
-    "binary_crossentropy": ("binary", {"from_logits": BOOL, "label_smoothing": UNIT}),
-    "binary_focal_crossentropy": (
-        "binary",
-        {
-            "from_logits": BOOL,
-            "label_smoothing": UNIT,
-            "apply_class_balancing": BOOL,
-            "alpha": UNIT,
-            "gamma": st.floats(0.0, 4.0),
-        },
-    ),
-    "categorical_crossentropy": ("onehot", {"from_logits": BOOL, "label_smoothing": UNIT}),
-    "categorical_focal_crossentropy": (
-        "onehot",
-        {"from_logits": BOOL, "label_smoothing": UNIT, "alpha": UNIT, "gamma": st.floats(0.0, 4.0)},
-    ),
-    "sparse_categorical_crossentropy": ("sparse", {"from_logits": BOOL}),
-    "categorical_generalized_cross_entropy": ("sparse_prob", {"q": st.floats(0.05, 1.0)}),
-    "kl_divergence": ("dist", {}),
-    "hinge": ("signs", {}),
-    "squared_hinge": ("signs", {}),
-    "categorical_hinge": ("onehot_logits", {}),
-}
-DTYPES = [jnp.float32, jnp.bfloat16, jnp.float16]
+EXAMPLES = [(spec, ex) for _, spec in sorted(REGISTRY.items()) for ex in spec.examples]
+DTYPES = [jnp.bfloat16, jnp.float16]
 
 
-def _softmax(x):
-    e = np.exp(x - x.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
+def _resizable(spec: LossSpec, example: Example) -> bool:
+    """Inputs drawn from the domains, no option tied to the batch's shape: the batch size may vary."""
+    return (
+        example.draw is None
+        and example.true_shape is None
+        and not any(isinstance(spec.options[k].kind, ArrayOption) for k in example.options)
+    )
 
 
-def make_inputs(kind: str, shape: tuple[int, ...], rng: np.random.Generator, options: dict, extreme: bool):
-    """Inputs of `shape` (last axis = features/classes) for a loss kind; `extreme` injects edge values."""
-    c = shape[-1]
-    logits = options.get("from_logits", False) or kind.endswith("logits")
-    if kind in ("real", "signs"):
-        y_true = rng.normal(size=shape) if kind == "real" else rng.choice([-1.0, 1.0], size=shape)
-        y_pred = rng.normal(size=shape) * (1e4 if extreme else 2.0)
-    elif kind == "positive":
-        y_true = rng.uniform(0, 3, shape)
-        y_pred = rng.uniform(0, 3, shape)
-        if extreme:
-            y_pred[..., 0] = 0.0
-    elif kind == "binary":
-        y_true = rng.integers(0, 2, shape).astype(np.float64)
-        y_pred = rng.normal(size=shape) * (1e4 if extreme else 3) if logits else rng.uniform(0, 1, shape)
-        if extreme and not logits:
-            y_pred = np.round(y_pred)  # exact 0 and 1 probabilities
-    elif kind.startswith("onehot"):
-        y_true = np.eye(c)[rng.integers(0, c, shape[:-1])]
-        z = rng.normal(size=shape) * (1e4 if extreme else 2)
-        y_pred = z if logits else _softmax(z)
-    elif kind.startswith("sparse"):
-        y_true = rng.integers(0, c, shape[:-1])
-        z = rng.normal(size=shape) * (1e4 if extreme else 2)
-        y_pred = z if logits and kind == "sparse" else _softmax(z)
-    elif kind == "dist":
-        y_true = _softmax(rng.normal(size=shape) * (50 if extreme else 1))
-        y_pred = _softmax(rng.normal(size=shape))
-        if extreme:
-            y_true[..., 0] = 0.0  # zero targets
-    else:
-        raise AssertionError(kind)
-    return y_true, y_pred
+def _scalar_values(kind: Scalar) -> st.SearchStrategy:
+    low = -2.0 if kind.low is None else kind.low
+    high = low + 3.0 if kind.high is None else min(kind.high, low + 3.0)
+    return st.floats(low, high, exclude_min=kind.low_open, exclude_max=kind.high_open, allow_nan=False)
 
 
 @st.composite
-def problems(draw, loss=None, min_batch=0):
-    loss = loss or draw(st.sampled_from(sorted(LOSSES)))
-    kind, opt_strategies = LOSSES[loss]
-    rank = draw(st.integers(1 if kind in ("real", "positive", "binary", "signs") else 2, 4))
-    dims = [draw(st.integers(min_batch, 4))] + [draw(st.integers(1, 4)) for _ in range(rank - 1)]
-    if kind not in ("real", "positive", "binary", "signs", "dist"):
-        dims[-1] = max(dims[-1], 2)  # classes
-    options = {k: draw(s) for k, s in opt_strategies.items()}
-    seed = draw(st.integers(0, 2**31 - 1))
-    extreme = draw(st.booleans())
-    rng = np.random.default_rng(seed)
-    y_true, y_pred = make_inputs(kind, tuple(dims), rng, options, extreme)
-    return loss, options, y_true, y_pred.astype(np.float32), extreme
+def problems(draw, *, min_batch: int = 1, extremes: bool = True):
+    spec, example = draw(st.sampled_from(EXAMPLES))
+    options = dict(example.options)
+    for name, option in spec.options.items():
+        # Vary the scalar options the example leaves at their defaults, within their ranges.
+        if isinstance(option.kind, Scalar) and name not in options and not option.kind.optional and draw(st.booleans()):
+            flag = spec.requires.get(name)
+            if flag is None or {**spec.defaults, **options}.get(flag[0]) == flag[1]:
+                options[name] = draw(_scalar_values(option.kind))
+    example = Example(**{**example.__dict__, "options": options})
+    extreme = extremes and example.draw is None and draw(st.booleans())
+    shape = None
+    if _resizable(spec, example):
+        shape = (draw(st.integers(min_batch, 4)), *example.shape[1:])
+    rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
+    y_true, y_pred = draw_inputs(spec, example, rng, shape=shape, extreme=extreme)
+    y_true = np.asarray(y_true)
+    if not np.issubdtype(y_true.dtype, np.integer):
+        y_true = y_true.astype(np.float32)
+    return spec, options, y_true, np.asarray(y_pred, np.float32), extreme
 
 
-def _fn(loss):
-    return REGISTRY[loss][1]
+def _call(spec, options, y_true, y_pred, **kwargs):
+    return spec.function(y_true, y_pred, **options, **kwargs)
 
 
-def _cast_true(y_true, dtype=jnp.float32):
-    return y_true if np.issubdtype(np.asarray(y_true).dtype, np.integer) else jnp.asarray(y_true, dtype)
+def _local(spec: LossSpec) -> bool:
+    """Each sample's value reads only its own rows (no batch-wide coupling)."""
+    return spec.vjp is None and spec.name not in ("hinge", "squared_hinge")
 
 
-@given(problems(min_batch=1))
+@given(problems())
 def test_value_and_gradient_finite(problem):
-    loss, options, y_true, y_pred, _ = problem
-    if loss == "mean_absolute_percentage_error":
-        y_true = np.where(np.abs(y_true) < 1e-3, 1.0, y_true)  # finite loss needs |y_true| > 0
-    value, dy = jaxloss.value_and_grad(loss, **options)(_cast_true(y_true), y_pred)
-    assert np.all(np.isfinite(np.asarray(value))), (loss, options, value)
-    assert np.all(np.isfinite(np.asarray(dy))), (loss, options)
-    assert dy.shape == y_pred.shape
+    spec, options, y_true, y_pred, _ = problem
+    value, dy = jaxloss.value_and_grad(spec.function, **options)(y_true, y_pred)
+    assert np.all(np.isfinite(np.asarray(value))), (spec.name, options, value)
+    assert np.all(np.isfinite(np.asarray(dy))), (spec.name, options)
+    assert dy.shape == y_pred.shape and dy.dtype == y_pred.dtype
 
 
-@given(problems(min_batch=1))
-def test_nan_input_shows_as_nan(problem):
-    loss, options, y_true, y_pred, _ = problem
+def _unmasked_index(options, y_pred):
+    """The last entry of y_pred that a ``where`` class mask keeps (a masked logit takes no part)."""
+    where = options.get("where")
+    if where is None:
+        return y_pred.size - 1
+    keep = np.broadcast_to(np.asarray(where, bool), y_pred.shape).reshape(-1)
+    return int(np.flatnonzero(keep)[-1])
+
+
+@given(problems(extremes=False))
+def test_nan_input_shows_in_value_and_gradient(problem):
+    spec, options, y_true, y_pred, _ = problem
     y_pred = y_pred.copy()
-    y_pred.reshape(-1)[0] = np.nan
-    value = _fn(loss)(_cast_true(y_true), y_pred, reduction="sum", **options)
-    assert np.isnan(np.asarray(value)), (loss, options)
+    y_pred.reshape(-1)[_unmasked_index(options, y_pred)] = np.nan
+    value, dy = jaxloss.value_and_grad(spec.function, reduction="sum", **options)(y_true, y_pred)
+    assert np.isnan(np.asarray(value)), (spec.name, options)
+    assert np.any(np.isnan(np.asarray(dy))), (spec.name, options)
 
 
-@given(problems(min_batch=1))
+@given(problems(extremes=False))
 def test_reduction_invariances(problem):
-    loss, options, y_true, y_pred, extreme = problem
-    assume(not extreme)
-    fn = _fn(loss)
-    y_true = _cast_true(y_true)
-    per_sample = fn(y_true, y_pred, reduction="none", **options)
-    total = fn(y_true, y_pred, reduction="sum", **options)
-    mean = fn(y_true, y_pred, reduction="sum_over_batch_size", **options)
-    assert_close(total, mean * per_sample.size, {"rtol": 1e-5, "atol": 1e-5})
+    spec, options, y_true, y_pred, _ = problem
+    per_sample = _call(spec, options, y_true, y_pred, reduction="none")
+    if spec.mask is None:
+        total = _call(spec, options, y_true, y_pred, reduction="sum")
+        mean = _call(spec, options, y_true, y_pred, reduction="sum_over_batch_size")
+        assert_close(total, mean * max(per_sample.size, 1), {"rtol": 1e-5, "atol": 1e-5})
     ones = np.ones(per_sample.shape, np.float32)
     for reduction in ("sum", "sum_over_batch_size", "mean_with_sample_weight", "none"):
         assert_close(
-            fn(y_true, y_pred, sample_weight=ones, reduction=reduction, **options),
-            fn(y_true, y_pred, reduction=reduction, **options),
+            _call(spec, options, y_true, y_pred, sample_weight=ones, reduction=reduction),
+            _call(spec, options, y_true, y_pred, reduction=reduction),
         )
     w = np.random.default_rng(0).uniform(0.1, 2.0, per_sample.shape).astype(np.float32)
     assert_close(
-        fn(y_true, y_pred, sample_weight=3.0 * w, reduction="sum", **options),
-        3.0 * fn(y_true, y_pred, sample_weight=w, reduction="sum", **options),
+        _call(spec, options, y_true, y_pred, sample_weight=3.0 * w, reduction="sum"),
+        3.0 * _call(spec, options, y_true, y_pred, sample_weight=w, reduction="sum"),
         {"rtol": 1e-5, "atol": 1e-5},
     )
-    if per_sample.ndim == 0:
-        return  # Keras returns a scalar per-sample loss times its weight, unreduced
-    assert_close(
-        fn(y_true, y_pred, sample_weight=3.0 * w, reduction="mean_with_sample_weight", **options),
-        fn(y_true, y_pred, sample_weight=w, reduction="mean_with_sample_weight", **options),
-        {"rtol": 1e-5, "atol": 1e-6},
-    )
+    if per_sample.ndim:
+        assert_close(
+            _call(spec, options, y_true, y_pred, sample_weight=3.0 * w, reduction="mean_with_sample_weight"),
+            _call(spec, options, y_true, y_pred, sample_weight=w, reduction="mean_with_sample_weight"),
+            {"rtol": 1e-5, "atol": 1e-6},
+        )
 
 
-@given(problems(min_batch=2))
-def test_permuting_the_batch_permutes_none(problem):
-    loss, options, y_true, y_pred, _ = problem
-    fn = _fn(loss)
+@given(problems(min_batch=2, extremes=False))
+def test_permuting_the_batch_permutes_the_values(problem):
+    spec, options, y_true, y_pred, _ = problem
+    out = np.asarray(_call(spec, options, y_true, y_pred, reduction="none"))
+    assume(_local(spec) and out.ndim >= 1 and out.shape[0] == y_pred.shape[0] and y_true.shape[:1] == y_pred.shape[:1])
+    assume(not any(np.ndim(options.get(k)) and k in ("label_lengths", "logit_lengths") for k in options))
     perm = np.random.default_rng(1).permutation(y_pred.shape[0])
-    out = fn(_cast_true(y_true), y_pred, reduction="none", **options)
-    out_perm = fn(_cast_true(np.asarray(y_true)[perm]), y_pred[perm], reduction="none", **options)
-    if out.ndim == 0:  # rank-1 inputs: one sample, whose mean is order-independent
-        assert_close(out, out_perm)
-    else:
-        np.testing.assert_array_equal(np.asarray(out)[perm], np.asarray(out_perm))
+    out_perm = np.asarray(_call(spec, options, y_true[perm], y_pred[perm], reduction="none"))
+    np.testing.assert_array_equal(out[perm], out_perm)
 
 
-@given(problems(loss="categorical_crossentropy"), st.floats(-50, 50))
-def test_crossentropy_from_logits_shift_invariant(problem, shift):
-    _, options, y_true, y_pred, extreme = problem
-    assume(not extreme)
-    options = {**options, "from_logits": True}
-    fn = jaxloss.categorical_crossentropy
-    assert_close(
-        fn(y_true, y_pred + np.float32(shift), **options), fn(y_true, y_pred, **options), {"rtol": 1e-4, "atol": 1e-4}
-    )
-    labels = np.argmax(y_true, -1)
-    sparse = jaxloss.sparse_categorical_crossentropy
-    assert_close(
-        sparse(labels, y_pred + np.float32(shift), from_logits=True),
-        sparse(labels, y_pred, from_logits=True),
-        {"rtol": 1e-4, "atol": 1e-4},
-    )
-
-
-@given(problems(), st.sampled_from(DTYPES[1:]))
-def test_half_precision_equals_float32_on_rounded_input(problem, dtype):
-    loss, options, y_true, y_pred, _ = problem
-    if loss == "mean_absolute_percentage_error":
-        y_true = np.where(np.abs(y_true) < 1e-3, 1.0, y_true)
-    fn = _fn(loss)
+@given(problems(extremes=False), st.sampled_from(DTYPES))
+def test_half_precision_equals_float32_on_the_rounded_input(problem, dtype):
+    spec, options, y_true, y_pred, _ = problem
     y_pred_h = jnp.asarray(y_pred, dtype)
-    y_true_h = _cast_true(y_true, dtype)
-    half = fn(y_true_h, y_pred_h, reduction="none", **options)
+    integer = np.issubdtype(y_true.dtype, np.integer)
+    y_true_h = y_true if integer else jnp.asarray(y_true, dtype)
+    half = _call(spec, options, y_true_h, y_pred_h, reduction="none")
     assert half.dtype == jnp.float32
-    full = fn(
-        _cast_true(
-            np.asarray(y_true_h, np.float32) if not np.issubdtype(np.asarray(y_true).dtype, np.integer) else y_true
-        ),
+    full = _call(
+        spec,
+        options,
+        y_true if integer else np.asarray(y_true_h, np.float32),
         np.asarray(y_pred_h, np.float32),
         reduction="none",
-        **options,
     )
     assert_close(half, full, F32)
-    g = jaxloss.grad(loss, **options)(y_true_h, y_pred_h)
-    assert g.dtype == dtype
+    assert jaxloss.grad(spec.function, **options)(y_true_h, y_pred_h).dtype == dtype
 
 
-@pytest.mark.parametrize("loss", sorted(LOSSES))
-def test_empty_batch(loss):
-    kind, _ = LOSSES[loss]
-    shape = (0, 3)
-    y_true, y_pred = make_inputs(kind, shape, np.random.default_rng(0), {}, False)
-    fn = _fn(loss)
-    for reduction in ("sum", "sum_over_batch_size", "mean_with_sample_weight", "none"):
-        out = fn(_cast_true(y_true), y_pred.astype(np.float32), reduction=reduction)
-        assert out.shape == (0,) and out.dtype == jnp.float32  # Keras returns the empty values
-    dy = jax.grad(lambda p: jnp.sum(fn(_cast_true(y_true), p)))(jnp.asarray(y_pred, jnp.float32))
-    assert dy.shape == shape
-
-
-@given(problems(min_batch=1))
+@given(problems(extremes=False))
 def test_float64_under_x64_matches_float32(problem):
-    loss, options, y_true, y_pred, extreme = problem
-    assume(not extreme)
-    if loss == "mean_absolute_percentage_error":
-        y_true = np.where(np.abs(y_true) < 1e-3, 1.0, y_true)
-    fn = _fn(loss)
-    want = fn(_cast_true(y_true), y_pred, reduction="none", **options)
+    spec, options, y_true, y_pred, _ = problem
+    want = _call(spec, options, y_true, y_pred, reduction="none")
     with jax.enable_x64(True):
-        t64 = y_true if np.issubdtype(np.asarray(y_true).dtype, np.integer) else jnp.asarray(y_true, jnp.float64)
+        t64 = y_true if np.issubdtype(y_true.dtype, np.integer) else jnp.asarray(y_true, jnp.float64)
         p64 = jnp.asarray(y_pred, jnp.float64)
-        got = fn(t64, p64, reduction="none", **options)
+        got = _call(spec, options, t64, p64, reduction="none")
         assert got.dtype == jnp.float64
-        g = jaxloss.grad(loss, **options)(t64, p64)
+        g = jaxloss.grad(spec.function, **options)(t64, p64)
         assert g.dtype == jnp.float64 and np.all(np.isfinite(np.asarray(g)))
     assert_close(got, want, {"rtol": 1e-4, "atol": 1e-5})
+
+
+@pytest.mark.parametrize(
+    "spec,example",
+    [pytest.param(s, e, id=f"{s.name}{e.id}") for s, e in EXAMPLES if _resizable(s, e) and s.examples[0] is e],
+)
+def test_empty_batch(spec, example):
+    shape = (0, *example.shape[1:])
+    y_true, y_pred = draw_inputs(spec, example, np.random.default_rng(0), shape=shape)
+    y_pred = np.asarray(y_pred, np.float32)
+    for reduction in ("sum", "sum_over_batch_size", "mean_with_sample_weight", "none"):
+        out = spec.function(y_true, y_pred, reduction=reduction, **example.options)
+        assert out.dtype == jnp.float32
+        assert out.size == 0 or (out.shape == () and float(out) == 0.0), (reduction, out)
+    dy = jax.grad(lambda p: jnp.sum(spec.function(y_true, p, **example.options)))(jnp.asarray(y_pred))
+    assert dy.shape == shape and math.prod(dy.shape) == 0

@@ -17,6 +17,24 @@ from ._focal import sigmoid_focal as sigmoid_focal
 from ._gradients import analytic_grad as analytic_grad
 from ._gradients import grad as grad
 from ._gradients import value_and_grad as value_and_grad
+from ._hinge import categorical_hinge as categorical_hinge
+from ._hinge import hinge as hinge
+from ._hinge import multi_margin as multi_margin
+from ._hinge import multiclass_hinge as multiclass_hinge
+from ._hinge import multilabel_soft_margin as multilabel_soft_margin
+from ._hinge import perceptron as perceptron
+from ._hinge import soft_margin as soft_margin
+from ._hinge import squared_hinge as squared_hinge
+from ._likelihood import gaussian_nll as gaussian_nll
+from ._likelihood import poisson as poisson
+from ._likelihood import poisson_nll as poisson_nll
+from ._metric import circle as circle
+from ._metric import cosine_embedding as cosine_embedding
+from ._metric import hinge_embedding as hinge_embedding
+from ._metric import margin_ranking as margin_ranking
+from ._metric import ntxent as ntxent
+from ._metric import triplet_margin as triplet_margin
+from ._ranking import ranking_softmax as ranking_softmax
 from ._registry import get as get
 from ._regression import cosine_similarity as cosine_similarity
 from ._regression import huber as huber
@@ -26,6 +44,9 @@ from ._regression import mean_absolute_percentage_error as mean_absolute_percent
 from ._regression import mean_squared_error as mean_squared_error
 from ._regression import mean_squared_logarithmic_error as mean_squared_logarithmic_error
 from ._regression import smooth_l1 as smooth_l1
+from ._segmentation import dice as dice
+from ._segmentation import tversky as tversky
+from ._sequence import ctc as ctc
 
 try:
     __version__ = version("jaxloss")

@@ -7,52 +7,49 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import optax
 from jax.typing import ArrayLike
 
-from ._core import EPSILON, LossSpec, Reduction, check_interval, default_prepare, register
-
-Axis = int | tuple[int, ...] | None
-
-
-def _check_axis_option(loss: str, axis: Any) -> None:
-    """``axis`` is None, an int or a tuple (or list) of ints; checked before tracing."""
-    if axis is None:
-        return
-    items = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
-    if not items and isinstance(axis, (tuple, list)):
-        raise ValueError(f"{loss}: axis must be None, an int or a non-empty tuple of ints; received axis={axis!r}.")
-    for a in items:
-        if isinstance(a, bool) or not isinstance(a, int):
-            raise ValueError(f"{loss}: axis must be None, an int or a tuple of ints; received axis={axis!r}.")
-
-
-def _canonical_axes(loss: str, axis: Axis, ndim: int) -> tuple[int, ...]:
-    """The sorted, non-negative axes that ``axis`` names for an input of rank ``ndim``."""
-    if axis is None:
-        return tuple(range(ndim))
-    items = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
-    out = []
-    for a in items:
-        if not -ndim <= a < ndim:
-            raise ValueError(f"{loss}: axis={axis!r} is out of range for an input of rank {ndim}.")
-        out.append(a % ndim)
-    if len(set(out)) != len(out):
-        raise ValueError(f"{loss}: axis={axis!r} names the same axis twice.")
-    return tuple(sorted(out))
+from ._core import (
+    EPSILON,
+    Axes,
+    Bench,
+    Example,
+    NonNegative,
+    Peer,
+    Reduction,
+    SampleWeight,
+    canonical_axes,
+    register,
+)
+from ._inputs import BINARY, PROBABILITIES
 
 
 def _reduced_axes(ndim: int, opts: Mapping[str, Any]) -> tuple[int, ...]:
-    return _canonical_axes("", opts["axis"], ndim)
-
-
-def _prepare(spec, y_true, y_pred, opts):
-    y_true, y_pred = default_prepare(spec, y_true, y_pred, opts)
-    _canonical_axes(spec.name, opts["axis"], y_pred.ndim)
-    return y_true, y_pred
+    return canonical_axes("", opts["axis"], ndim)
 
 
 def _sum(x: jax.Array, axes: tuple[int, ...], keepdims: bool = False) -> jax.Array:
     return jnp.sum(x, axis=axes, keepdims=keepdims)
+
+
+def _optax_dice(t, p, *, alpha=0.5, beta=0.5, axis):
+    # optax's dice_loss takes probability distributions along a class axis, or logits with a
+    # unit class axis (then a sigmoid): the logits of y_pred. With no smoothing, its alpha
+    # weights false positives (pred_sum - intersection) and beta false negatives, as jaxloss's
+    # tversky; Keras's epsilon in the denominator is the only difference (1e-7 against sums of
+    # order 1).
+    logits = jnp.log(p) - jnp.log1p(-p)
+    axes = _reduced_axes(p.ndim, {"axis": axis})
+    return optax.losses.dice_loss(
+        logits[..., None],
+        t[..., None],
+        smooth=0.0,
+        alpha=alpha,
+        beta=beta,
+        reduction="mean",
+        axis=axes,  # pyright: ignore[reportArgumentType]  (optax sums over a tuple of axes; its hint says ArrayLike)
+    )
 
 
 # --------------------------------------------------------------------------
@@ -75,31 +72,37 @@ def _dice_grad(y_true, y_pred, *, axis):
     return -2.0 * (y_true * denominator - intersection) / jnp.square(denominator)
 
 
-def _dice_validate(opts):
-    _check_axis_option("dice", opts["axis"])
+_MASKS = {"y_true": BINARY}
 
 
-DICE = LossSpec(
-    "dice",
-    "Dice",
-    _dice,
-    {"axis": None},
-    static=frozenset({"axis"}),
+@register(
+    formula=_dice,
     local_grad=_dice_grad,
+    gradient="rule",
+    inputs={"y_true": PROBABILITIES, "y_pred": PROBABILITIES},
+    examples=(
+        Example(shape=(4, 6), inputs=_MASKS),
+        Example(shape=(2, 4, 4, 3), inputs=_MASKS, label="rank4"),
+        Example({"axis": (1, 2, 3)}, shape=(3, 4, 4, 2), inputs=_MASKS),
+        Example({"axis": (1, 2)}, shape=(3, 5, 4), label="soft"),
+        Example({"axis": -1}, shape=(3, 4, 5), inputs=_MASKS),
+        Example({"axis": 1}, shape=(5, 6), inputs=_MASKS),
+        Example({"axis": 0}, shape=(6, 3), label="soft"),
+        Example({"axis": (0, 2)}, shape=(3, 4, 5), inputs=_MASKS),
+        Example({"axis": 1}, shape=(6, 1), true_shape=(6,), inputs=_MASKS, peers=False, label="N_vs_N1"),
+    ),
     reduced_axes=_reduced_axes,
-    validate=_dice_validate,
-    prepare=_prepare,
-    custom_jvp=True,
+    keras="Dice",
+    peers=(Peer("optax", lambda t, p, axis: _optax_dice(t, p, axis=axis), "dice_loss(p, t, smooth=0)"),),
+    # Per-row overlap.
+    bench=Bench(options={"axis": -1}),
 )
-
-
-@register(DICE)
 def dice(
     y_true: ArrayLike,
     y_pred: ArrayLike,
     *,
-    axis: Axis = None,
-    sample_weight: ArrayLike | None = None,
+    axis: Axes = None,
+    sample_weight: SampleWeight = None,
     reduction: Reduction = "sum_over_batch_size",
 ) -> jax.Array:
     r"""Dice loss: one minus the soft Dice coefficient over ``axis``.
@@ -110,8 +113,8 @@ def dice(
     Args:
       y_true: targets (masks) in ``[0, 1]``, any shape of rank >= 1.
       y_pred: predicted probabilities, same shape (Keras's rank rule applies).
-      axis: the axes summed over: ``None`` (default) sums everything, giving one
-        scalar loss that every reduction returns as it is (as Keras does); an int
+      axis: the axes summed over (static): ``None`` (default) sums everything, giving
+        one scalar loss that every reduction returns as it is (as Keras does); an int
         or a tuple, e.g. ``(1, 2, 3)`` for a per-image ``(B,)`` loss on
         ``(B, H, W, C)`` masks.
       sample_weight: weight of the per-sample loss's shape (``y_pred``'s less
@@ -129,10 +132,10 @@ def dice(
       >>> import jax.numpy as jnp, jaxloss
       >>> y_true = jnp.array([[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0]])
       >>> y_pred = jnp.array([[0.0, 1.0, 0.0, 1.0], [0.4, 0.0, 0.0, 0.9]])
-      >>> jaxloss.dice(y_true, y_pred, axis=1, reduction="none")
-      Array([0.5       , 0.75757575], dtype=float32)
+      >>> jaxloss.dice(y_true, y_pred, axis=1, reduction="none").round(5)
+      Array([0.5    , 0.75758], dtype=float32)
     """
-    return DICE.evaluate(y_true, y_pred, sample_weight, reduction, axis=axis)
+    ...
 
 
 # --------------------------------------------------------------------------
@@ -162,35 +165,53 @@ def _tversky_grad(y_true, y_pred, *, alpha, beta, axis):
     return -(y_true * denominator - intersection * d_denominator) / jnp.square(denominator)
 
 
-def _tversky_validate(opts):
-    check_interval("tversky", "alpha", opts["alpha"], 0.0, None)
-    check_interval("tversky", "beta", opts["beta"], 0.0, None)
-    _check_axis_option("tversky", opts["axis"])
+def _keras_tversky(options: dict[str, Any]) -> dict[str, Any]:
+    # Keras 3.15's code swaps alpha and beta (its "fp" is sum((1 - y_pred) * y_true)).
+    return {"alpha": options.get("beta", 0.5), "beta": options.get("alpha", 0.5), "axis": options.get("axis")}
 
 
-TVERSKY = LossSpec(
-    "tversky",
-    "Tversky",
-    _tversky,
-    {"alpha": 0.5, "beta": 0.5, "axis": None},
-    static=frozenset({"axis"}),
+@register(
+    formula=_tversky,
     local_grad=_tversky_grad,
+    gradient="rule",
+    inputs={"y_true": PROBABILITIES, "y_pred": PROBABILITIES},
+    examples=(
+        Example(shape=(4, 6), inputs=_MASKS),
+        Example({"axis": (1, 2, 3)}, shape=(3, 4, 4, 2), inputs=_MASKS),
+        Example({"alpha": 0.3, "beta": 0.7}, shape=(4, 6), inputs=_MASKS),
+        Example({"alpha": 0.3, "beta": 0.7, "axis": (1, 2)}, shape=(3, 5, 4), inputs=_MASKS),
+        Example({"alpha": 0.8, "beta": 0.2, "axis": -1}, shape=(3, 4, 5), label="soft"),
+        Example({"alpha": 1.0, "beta": 0.0, "axis": 1}, shape=(5, 6), inputs=_MASKS),
+        Example({"alpha": 0.0, "beta": 2.0, "axis": (0, 2)}, shape=(3, 4, 5), label="soft"),
+        Example(
+            {"alpha": 0.6, "beta": 0.4, "axis": 1},
+            shape=(6, 1),
+            true_shape=(6,),
+            inputs=_MASKS,
+            peers=False,
+            label="N_vs_N1",
+        ),
+    ),
     reduced_axes=_reduced_axes,
-    validate=_tversky_validate,
-    prepare=_prepare,
-    custom_jvp=True,
+    keras="Tversky",
+    keras_options=_keras_tversky,
+    peers=(
+        Peer(
+            "optax",
+            lambda t, p, alpha, beta, axis: _optax_dice(t, p, alpha=alpha, beta=beta, axis=axis),
+            "dice_loss(p, t, smooth=0, alpha, beta)",
+        ),
+    ),
+    bench=Bench(options={"axis": -1}),
 )
-
-
-@register(TVERSKY)
 def tversky(
     y_true: ArrayLike,
     y_pred: ArrayLike,
     *,
-    alpha: float | ArrayLike = 0.5,
-    beta: float | ArrayLike = 0.5,
-    axis: Axis = None,
-    sample_weight: ArrayLike | None = None,
+    alpha: NonNegative = 0.5,
+    beta: NonNegative = 0.5,
+    axis: Axes = None,
+    sample_weight: SampleWeight = None,
     reduction: Reduction = "sum_over_batch_size",
 ) -> jax.Array:
     r"""Tversky loss: Dice with separate weights on false positives and false negatives.
@@ -207,8 +228,8 @@ def tversky(
     Args:
       y_true: targets (masks) in ``[0, 1]``, any shape of rank >= 1.
       y_pred: predicted probabilities, same shape.
-      alpha: weight of false positives, ``>= 0`` (may be a traced scalar).
-      beta: weight of false negatives, ``>= 0`` (may be a traced scalar).
+      alpha: weight of false positives, a scalar ``>= 0`` (may be traced).
+      beta: weight of false negatives, a scalar ``>= 0`` (may be traced).
       axis: the axes summed over, as in :func:`dice` (``None``: one scalar loss).
       sample_weight: weight of the per-sample loss's shape or a leading prefix.
       reduction: one of the five reductions.
@@ -227,4 +248,4 @@ def tversky(
       >>> jaxloss.tversky(y_true, y_pred, alpha=0.25, beta=1.0, axis=1)  # 1 - 1 / (1 + 0.5 + 1)
       Array(0.6, dtype=float32)
     """
-    return TVERSKY.evaluate(y_true, y_pred, sample_weight, reduction, alpha=alpha, beta=beta, axis=axis)
+    ...

@@ -1,29 +1,35 @@
-"""The benchmark behind ``python -m jaxloss bench``.
+"""The benchmark behind ``python -m benchmarks`` (and ``python -m jaxloss bench``).
 
-For every loss with a case in :mod:`benchmarks.peers`, at every size and dtype,
-it compiles jitted value-and-gradient (with respect to ``y_pred``) of:
+For every registered loss (:func:`jaxloss.declarations`), with the options and
+input shape its declaration's ``bench`` names and inputs drawn from its domains,
+at every size and dtype, it compiles jitted value-and-gradient (with respect to
+``y_pred``) of:
 
 - ``jaxloss``: ``jax.value_and_grad`` through the public loss, what a training step runs;
 - ``closed_form``: the public loss and ``analytic_grad`` (the hand-written gradient) in one jit;
 - ``autodiff``: ``jax.value_and_grad`` of the loss's plain per-sample formula (no custom rule);
-- ``optax``: optax's equivalent, averaged to the same scalar, where one exists;
+- ``optax``: the declaration's optax peer, averaged to the same scalar;
 - ``keras``: Keras 3's loss class on the JAX backend;
-- ``torch``: PyTorch's equivalent, ``loss.backward()``, when torch is importable;
+- ``torch``: the declaration's PyTorch peer, averaged, ``loss.backward()``, when torch is importable;
 - ``floor``: ``y_pred - y_true``, reading two arrays and writing one: the least any
   value-and-gradient must move.
 
-Then it times them interleaved round by round (the order rotates each round) and
-reports, per peer, the median over rounds of the ratio ``jaxloss / peer``, so
-that machine noise common to a round cancels. Compile time, XLA's temp and peak
-memory (``memory_analysis``) and bytes accessed (``cost_analysis``) are recorded
-beside each time. Outputs: a table on stdout, ``bench.json``, ``bench.txt`` and
-``bench.png`` (time per element against size) in ``--out``.
+A peer gives per-sample values; their mean is jaxloss's default
+``"sum_over_batch_size"`` reduction for an unmasked loss. On the smallest size,
+each peer's value and gradient are checked against jaxloss's and a disagreement
+is flagged. Then the implementations are timed interleaved round by round (the
+order rotates each round) and the report gives, per peer, the median over
+rounds of the ratio ``jaxloss / peer``, so that machine noise common to a round
+cancels. Compile time, XLA's temp and peak memory (``memory_analysis``) and bytes
+accessed (``cost_analysis``) are recorded beside each time. Outputs: a table on
+stdout, ``bench.json``, ``bench.txt`` and ``bench.png`` (time per element against
+size) in ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -42,15 +48,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxloss import _core
-from jaxloss._bench import MALLOC_ENV
-from jaxloss._core import REGISTRY
-from jaxloss._registry import resolve
+import jaxloss
 
-from . import peers as peer_table
-from .peers import CASES, Case
+from .malloc import MALLOC_ENV, mmapped_blocks, settings_in_effect
 
-SCHEMA = "jaxloss-bench/1"
+SCHEMA = "jaxloss-bench/2"
 IMPLS = ("jaxloss", "closed_form", "autodiff", "optax", "keras", "torch", "floor")
 PEERS = IMPLS[1:]
 DEFAULT_PEERS = tuple(p for p in PEERS if p != "closed_form")
@@ -61,11 +63,109 @@ DEFAULT_SIZES = "1e4,1e6,8192x1024"
 FULL_SIZES = "1e4,1e5,1e6,8192x1024,3e7"
 QUICK_SIZES = "1e4,1e5"
 DTYPES = ("float32", "bfloat16")
+# A loss without its own bench shape runs on (elements / WIDTH, WIDTH): the targets' size,
+# 8192 x 1024, is exactly ``--sizes 8192x1024``.
+WIDTH = 1024
 TARGET_ELEMENTS = 8192 * 1024
 SPARSE_CHECK = (4096, 32768)
 # Peers agree with jaxloss within these (relative to the largest |value| / |gradient|):
 # Keras clips probabilities and optax takes other epsilons, so looser than the test suite.
 AGREEMENT = {"float32": 2e-3, "bfloat16": 4e-2, "float16": 1e-2}
+POLYNOMIAL, TRANSCENDENTAL = "polynomial", "transcendental"
+
+
+# ----------------------------------------------------------------------------
+# Cases: one per registered loss, from its declaration
+# ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One benchmarked configuration: a declaration and its ``bench`` settings."""
+
+    spec: Any  # the loss's declaration (an item of jaxloss.declarations())
+
+    @property
+    def loss(self) -> str:
+        return self.spec.name
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.spec.bench.options)
+
+    @property
+    def all_options(self) -> dict[str, Any]:
+        """Every option, defaults included: what peers and ``keras_options`` receive."""
+        return {**self.spec.defaults, **self.options}
+
+    @property
+    def family(self) -> str | None:
+        return self.spec.bench.family
+
+    @property
+    def max_elements(self) -> int | None:
+        return self.spec.bench.max_elements
+
+    @property
+    def label(self) -> str:
+        opts = ",".join("logits" if (k, v) == ("from_logits", True) else f"{k}={v}" for k, v in self.options.items())
+        return f"{self.loss}[{opts}]" if opts else self.loss
+
+    @property
+    def crossentropy(self) -> bool:
+        """The targets' ">= 2x faster than Keras on every cross-entropy"."""
+        return "crossentropy" in self.loss or "cross_entropy" in self.loss
+
+    def shape(self, elements: int) -> tuple[int, ...]:
+        """``y_pred``'s shape for about ``elements`` entries."""
+        if self.spec.bench.shape is not None:
+            return tuple(self.spec.bench.shape(elements))
+        return (max(1, round(elements / WIDTH)), WIDTH)
+
+    def peer(self, library: str) -> Any:
+        """The declaration's first peer from ``library`` that applies to the bench options, or None."""
+        opts = self.all_options
+        return next((p for p in self.spec.peers if p.library == library and p.applies(opts)), None)
+
+    def example(self) -> Any:
+        """The loss's own example with the bench options, whose drawing overrides (one-hot
+        targets where the domain allows soft ones) say what inputs those options are meant
+        for; else the bench options on the plain domains."""
+        for example in self.spec.examples:
+            if _same_options(example.options, self.options):
+                return dataclasses.replace(example, draw=None, label="bench")
+        return dataclasses.replace(self.spec.examples[0], options=self.options, inputs=None, draw=None, label="bench")
+
+    def draw(self, rng: np.random.Generator, elements: int) -> tuple[np.ndarray, np.ndarray]:
+        """Host inputs: float32, or int32 labels."""
+        y_true, y_pred = self.spec.draw(self.example(), rng, shape=self.shape(elements))
+        return _host(y_true), _host(y_pred)
+
+
+def _same_options(a: Any, b: Any) -> bool:
+    if set(a) != set(b):
+        return False
+    return all(type(a[k]) is type(b[k]) and not hasattr(a[k], "shape") and a[k] == b[k] for k in a)
+
+
+def _host(x: Any) -> np.ndarray:
+    x = np.asarray(x)
+    if np.issubdtype(x.dtype, np.integer) or x.dtype == np.bool_:
+        return x.astype(np.int32)
+    return x.astype(np.float32)
+
+
+def all_cases() -> list[Case]:
+    return [Case(spec) for spec in jaxloss.declarations()]
+
+
+def select_cases(names: str | None) -> list[Case]:
+    """Every registered loss, or those named (names, aliases or Keras class names)."""
+    cases = all_cases()
+    if not names:
+        return cases
+    wanted = {jaxloss.get(n.strip()).name for n in names.split(",") if n.strip()}
+    return [c for c in cases if c.loss in wanted]
 
 
 # ----------------------------------------------------------------------------
@@ -89,7 +189,7 @@ def parse_size(text: str) -> int:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m jaxloss bench",
+        prog="python -m benchmarks",
         description="Jitted value-and-gradient of every loss against optax, Keras 3, plain autodiff, "
         "PyTorch and the stream floor, interleaved round by round.",
     )
@@ -122,6 +222,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"comma-separated subset of {','.join(PEERS)} (default {','.join(DEFAULT_PEERS)}; closed_form times "
         "the public loss plus analytic_grad, a diagnostic of the custom rules)",
     )
+    parser.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        help="seconds: no new case starts after this, and the ones left are listed as skipped (default: none)",
+    )
     parser.add_argument("--out", default="results/bench", help="results folder (default results/bench)")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
     parser.add_argument("--seed", type=int, default=0)
@@ -141,6 +247,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--peers: unknown {unknown}; choose from {', '.join(PEERS)}")
     if args.rounds < 1:
         parser.error("--rounds must be >= 1")
+    if args.losses:
+        try:
+            select_cases(args.losses)
+        except ValueError as err:
+            parser.error(f"--losses: {err}")
     return args
 
 
@@ -329,20 +440,21 @@ def jax_impl(name: str, call: str, fn: Callable[..., Any], args: tuple[Any, ...]
     return impl
 
 
-def torch_impl(torch: Any, case: Case, y_true: np.ndarray, y_pred: np.ndarray, platform_name: str) -> Impl:
+def torch_impl(
+    torch: Any, peer: Any, options: dict[str, Any], host: tuple[np.ndarray, np.ndarray], device: str
+) -> Impl:
+    """The PyTorch peer's mean and ``backward()``, float32 (int64 labels), on ``device``."""
     import torch.nn.functional as F
 
-    device = "cuda" if platform_name == "gpu" else "cpu"
+    y_true, y_pred = host
     integer = np.issubdtype(y_true.dtype, np.integer)
     t = torch.from_numpy(y_true.astype(np.int64) if integer else y_true.astype(np.float32)).to(device)
     p0 = torch.from_numpy(y_pred.astype(np.float32)).to(device)
-    fn = case.torch
-    assert fn is not None
-    impl = Impl("torch", f"torch {torch.__version__} ({device}, float32, loss.backward())")
+    impl = Impl("torch", f"torch {torch.__version__} ({device}, float32): {peer.text}, mean, backward()")
 
     def run():
         p = p0.detach().requires_grad_(True)
-        loss = fn(torch, F, t, p)
+        loss = peer.fn(torch, F, t, p, **options).mean()
         loss.backward()
         if device == "cuda":
             torch.cuda.synchronize()
@@ -356,21 +468,45 @@ def torch_impl(torch: Any, case: Case, y_true: np.ndarray, y_pred: np.ndarray, p
     return impl
 
 
-def plain_loss(spec: _core.LossSpec, options: dict[str, Any]) -> Callable[..., Any]:
-    """The loss from its per-sample formula and Keras's reduction, no custom rule."""
-    opts = {**spec.options, **options}
-
-    def loss(y_true, y_pred):
-        return spec.plain_forward("sum_over_batch_size", y_true, y_pred, None, opts)
-
-    return loss
-
-
 def value_and_grad(loss: Callable[..., Any]) -> Callable[..., Any]:
     def run(y_true, y_pred):
         return jax.value_and_grad(lambda p: loss(y_true, p))(y_pred)
 
     return run
+
+
+def public_loss(case: Case) -> Callable[..., Any]:
+    fn, opts = case.spec.function, case.options
+    return lambda y_true, y_pred: fn(y_true, y_pred, **opts)
+
+
+def closed_form(case: Case) -> Callable[..., Any]:
+    """The public loss and its hand-written gradient (``jaxloss.analytic_grad``), in one program."""
+    fn, opts = case.spec.function, case.options
+    grad = jaxloss.analytic_grad(case.loss, **opts)
+    return lambda y_true, y_pred: (fn(y_true, y_pred, **opts), grad(y_true, y_pred))
+
+
+def plain_loss(case: Case) -> Callable[..., Any]:
+    """The loss from its per-sample formula and the shared reduction, no custom rule.
+
+    Options are normalized and split as the public path does under a caller's jit, so
+    the two programs differ by the rule alone.
+    """
+    spec = case.spec
+    static, numeric = spec.split(spec.check_options(case.options))
+    opts = {**dict(static), **numeric}
+    return lambda y_true, y_pred: spec.plain_forward("sum_over_batch_size", y_true, y_pred, None, opts)
+
+
+def optax_loss(peer: Any, options: dict[str, Any]) -> Callable[..., Any]:
+    return lambda y_true, y_pred: jnp.mean(peer.fn(y_true, y_pred, **options))
+
+
+def keras_options(case: Case) -> dict[str, Any]:
+    spec = case.spec
+    opts = case.options if spec.keras_options is None else spec.keras_options(case.all_options)
+    return {k: np.asarray(v).tolist() if hasattr(v, "shape") else v for k, v in opts.items()}
 
 
 def build_impls(
@@ -382,79 +518,50 @@ def build_impls(
     torch: Any,
     platform_name: str,
 ) -> tuple[list[Impl], dict[str, str]]:
-    spec, fn = REGISTRY[case.loss]
-    opts = dict(case.options)
+    spec = case.spec
     t, p = arrays["y_true"], arrays["y_pred"]
-    makers: list[tuple[str, str, Callable[[], Impl]]] = [
-        (
-            "jaxloss",
-            f"jax.value_and_grad(jaxloss.{case.loss})",
-            lambda: jax_impl(
-                "jaxloss", f"jax.value_and_grad(jaxloss.{case.loss})", value_and_grad(_bind(fn, opts)), (t, p)
-            ),
-        ),
+    # (name, call, the function to jit) for every jax implementation; made in the loop below,
+    # so that one failing to build or compile is reported and the others still run.
+    jax_makers: list[tuple[str, str, Callable[[], Callable[..., Any]]]] = [
+        ("jaxloss", f"jax.value_and_grad(jaxloss.{case.loss})", lambda: value_and_grad(public_loss(case))),
     ]
     if "closed_form" in wanted:
-
-        def closed(y_true, y_pred):
-            return fn(y_true, y_pred, **opts), spec.closed_form_grad(
-                y_true, y_pred, None, "sum_over_batch_size", **opts
-            )
-
-        makers.append(
-            ("closed_form", "", lambda: jax_impl("closed_form", f"jaxloss.{case.loss} + analytic_grad", closed, (t, p)))
-        )
+        jax_makers.append(("closed_form", f"jaxloss.{case.loss} + analytic_grad", lambda: closed_form(case)))
     if "autodiff" in wanted and spec.custom_jvp:
         # Without a custom rule, jax.grad of the public loss *is* autodiff of the plain formula.
-        makers.append(
-            (
-                "autodiff",
-                "",
-                lambda: jax_impl(
-                    "autodiff",
-                    "jax.value_and_grad(plain per-sample formula)",
-                    value_and_grad(plain_loss(spec, opts)),
-                    (t, p),
-                ),
-            )
-        )
-    if "optax" in wanted and case.optax is not None:
-        optax_fn, optax_call = case.optax
-        makers.append(
-            ("optax", "", lambda: jax_impl("optax", f"optax.losses.{optax_call}", value_and_grad(optax_fn), (t, p)))
-        )
-    if "keras" in wanted and keras is not None and case.keras is not None:
-        kopts = dict(case.options if case.keras_options is None else case.keras_options)
-        keras_loss = getattr(keras.losses, case.keras)(**kopts)
-        call = f"keras.losses.{case.keras}({', '.join(f'{k}={v!r}' for k, v in kopts.items())})"
-        makers.append(("keras", "", lambda: jax_impl("keras", call, value_and_grad(keras_loss), (t, p))))
-    if "torch" in wanted and torch is not None and case.torch is not None:
-        makers.append(("torch", "", lambda: torch_impl(torch, case, host[0], host[1], platform_name)))
-    if "floor" in wanted:
-        key = (p.shape, str(p.dtype), str(p.device))
-        makers.append(
-            (
-                "floor",
-                "",
-                lambda: jax_impl("floor", "y_pred - y_true", _floor, (arrays["floor_true"], p), cache_key=key),
-            )
-        )
+        call = "jax.value_and_grad(plain per-sample formula)"
+        jax_makers.append(("autodiff", call, lambda: value_and_grad(plain_loss(case))))
+    optax_peer = case.peer("optax")
+    if "optax" in wanted and optax_peer is not None:
+        call = f"optax.losses.{optax_peer.text}, mean"
+        jax_makers.append(("optax", call, lambda: value_and_grad(optax_loss(optax_peer, case.all_options))))
+    if "keras" in wanted and keras is not None and spec.keras_class is not None:
+        kopts = keras_options(case)
+        call = f"keras.losses.{spec.keras_class}({', '.join(f'{k}={v!r}' for k, v in kopts.items())})"
+        jax_makers.append(("keras", call, lambda: value_and_grad(getattr(keras.losses, spec.keras_class)(**kopts))))
 
     impls, errors = [], {}
-    for name, _, make in makers:
+
+    def attempt(name: str, make: Callable[[], Impl]) -> None:
         try:
             impls.append(make())
         except Exception as err:  # a failing peer is reported, not fatal
             errors[name] = f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"
+
+    for name, call, build in jax_makers:
+        attempt(name, lambda: jax_impl(name, call, build(), (t, p)))
+    torch_peer = case.peer("torch")
+    if "torch" in wanted and torch is not None and torch_peer is not None:
+        device = "cuda" if platform_name == "gpu" and torch.cuda.is_available() else "cpu"
+        attempt("torch", lambda: torch_impl(torch, torch_peer, case.all_options, host, device))
+    if "floor" in wanted:
+        key = (p.shape, str(p.dtype), str(p.device))
+        attempt("floor", lambda: jax_impl("floor", "y_pred - y_true", _floor, (arrays["floor_true"], p), cache_key=key))
     return impls, errors
 
 
 def _floor(y_true, y_pred):
     return y_pred - y_true
-
-
-def _bind(fn: Callable[..., Any], opts: dict[str, Any]) -> Callable[..., Any]:
-    return lambda y_true, y_pred: fn(y_true, y_pred, **opts)
 
 
 # ----------------------------------------------------------------------------
@@ -529,6 +636,12 @@ def _to_device(x: np.ndarray, dtype: str, device: Any) -> jax.Array:
     return jax.device_put(jnp.asarray(x, dtype=dtype), device)
 
 
+def _to_device(x: np.ndarray, dtype: str, device: Any) -> jax.Array:
+    if np.issubdtype(x.dtype, np.integer):
+        return jax.device_put(jnp.asarray(x), device)
+    return jax.device_put(jnp.asarray(x, dtype=dtype), device)
+
+
 def bench_group(
     case: Case,
     dtype: str,
@@ -560,7 +673,7 @@ def bench_group(
         "ratios": {},
         "errors": errors,
         # peers that would compile to jaxloss's own program (no custom rule): not timed
-        "same_as_jaxloss": ["autodiff"] if "autodiff" in args.peers and not REGISTRY[case.loss][0].custom_jvp else [],
+        "same_as_jaxloss": ["autodiff"] if "autodiff" in args.peers and not case.spec.custom_jvp else [],
     }
     if not impls or impls[0].name != "jaxloss":
         return row
@@ -593,8 +706,8 @@ def bench_group(
 def _jsonable(v: Any) -> Any:
     if isinstance(v, tuple):
         return list(v)
-    if isinstance(v, np.ndarray):
-        return v.tolist()
+    if isinstance(v, (np.ndarray, np.generic, jax.Array)):
+        return np.asarray(v).tolist()
     return v
 
 
@@ -603,47 +716,26 @@ def _jsonable(v: Any) -> Any:
 # ----------------------------------------------------------------------------
 
 
-def _sparse_gpu_form() -> Callable[..., Any]:
-    """Value and grad of the form that GPUs and TPUs run (exp recomputed), compiled here for its bytes.
-
-    ``jax.lax.platform_dependent`` gives the CPU the form that keeps ``exp(z - m)``; this
-    wraps the other one, with the same custom JVP, so that its memory and traffic can be
-    read off XLA on any backend.
-    """
-    from jaxloss._probabilistic import _sparse_logits
-
-    opts = {"ax": 1, "label_smoothing": 0.0, "z_loss": 0.0, "valid": None, "keep_exp": False}
-
-    @jax.custom_jvp
-    def per_sample(labels, logits):
-        return _sparse_logits(labels, logits, None, **opts)
-
-    @per_sample.defjvp
-    def _(primals, tangents):
-        return _sparse_logits(*primals, tangents[1], **opts)
-
-    return value_and_grad(lambda labels, logits: jnp.mean(per_sample(labels, logits)))
-
-
 def sparse_memory_check(device: Any) -> dict[str, Any]:
-    """Temp memory and bytes accessed of value-and-grad at N=4096, V=32768 (nothing is allocated)."""
+    """Temp memory and bytes accessed of value-and-grad at N=4096, V=32768 (nothing is allocated).
+
+    On CPU this is the form that keeps ``exp(z - m)``; on a GPU or TPU the jaxloss entry
+    is the form that recomputes it.
+    """
     n, v = SPARSE_CHECK
     name = "sparse_categorical_crossentropy"
-    if name not in REGISTRY:
-        return {"skipped": f"{name} is not registered yet"}
-    labels = jax.ShapeDtypeStruct((n,), jnp.int32, sharding=jax.sharding.SingleDeviceSharding(device))
-    logits = jax.ShapeDtypeStruct((n, v), jnp.float32, sharding=jax.sharding.SingleDeviceSharding(device))
+    case = next((c for c in all_cases() if c.loss == name), None)
+    if case is None:
+        return {"skipped": f"{name} is not registered"}
+    sharding = jax.sharding.SingleDeviceSharding(device)
+    labels = jax.ShapeDtypeStruct((n,), jnp.int32, sharding=sharding)
+    logits = jax.ShapeDtypeStruct((n, v), jnp.float32, sharding=sharding)
     logits_bytes = n * v * 4
-    fn = REGISTRY[name][1]
-    spec = REGISTRY[name][0]
-    optax_fn, optax_call = peer_table.OPTAX[name]
-    out: dict[str, Any] = {"N": n, "V": v, "logits_bytes": logits_bytes, "impls": {}}
-    candidates = {
-        "jaxloss": value_and_grad(_bind(fn, {"from_logits": True})),
-        "gpu_form": _sparse_gpu_form(),
-        "optax": value_and_grad(optax_fn),
-        "autodiff": value_and_grad(plain_loss(spec, {"from_logits": True})),
-    }
+    out: dict[str, Any] = {"N": n, "V": v, "logits_bytes": logits_bytes, "platform": device.platform, "impls": {}}
+    candidates = {"jaxloss": value_and_grad(public_loss(case)), "autodiff": value_and_grad(plain_loss(case))}
+    optax_peer = case.peer("optax")
+    if optax_peer is not None:
+        candidates["optax"] = value_and_grad(optax_loss(optax_peer, case.all_options))
     for impl, f in candidates.items():
         try:
             compiled = jax.jit(f).lower(labels, logits).compile()
@@ -656,19 +748,20 @@ def sparse_memory_check(device: Any) -> dict[str, Any]:
             "bytes_accessed": cost.get("bytes_accessed"),
             "bytes_over_logits": cost["bytes_accessed"] / logits_bytes if "bytes_accessed" in cost else None,
         }
-    out["impls"]["optax"]["call"] = f"optax.losses.{optax_call}"
+    if optax_peer is not None and "error" not in out["impls"]["optax"]:
+        out["impls"]["optax"]["call"] = f"optax.losses.{optax_peer.text}"
     return out
 
 
 # ----------------------------------------------------------------------------
-# Targets (issue 5: float32, 8192 x 1024, CPU)
+# Targets (float32, 8192 x 1024, CPU)
 # ----------------------------------------------------------------------------
 
-FLOOR_LIMIT = {peer_table.POLYNOMIAL: 3.0, peer_table.TRANSCENDENTAL: 5.0}
+FLOOR_LIMIT = {POLYNOMIAL: 3.0, TRANSCENDENTAL: 5.0}
 
 
 def evaluate_targets(rows: list[dict[str, Any]], sparse: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Each target of the issue that the measured rows can decide, with its ratio."""
+    """Each target that the measured rows can decide, with its ratio."""
     out = []
     for row in rows:
         if row["dtype"] != "float32" or row["elements"] != TARGET_ELEMENTS or not row["ratios"]:
@@ -710,45 +803,24 @@ def evaluate_targets(rows: list[dict[str, Any]], sparse: dict[str, Any] | None) 
                     "met": mib <= 1.0,
                 }
             )
-        for impl, what in (("jaxloss", "bytes / logits bytes"), ("gpu_form", "bytes / logits (GPU/TPU form)")):
-            over = sparse["impls"].get(impl, {}).get("bytes_over_logits")
-            if over is not None:
-                out.append(
-                    {
-                        "loss": "sparse_categorical_crossentropy",
-                        "target": what,
-                        "ratio": over,
-                        "limit": 5.0,
-                        # At the precision shown: the O(N) vectors (labels, maxima, sums) add 4e-4.
-                        "met": round(over, 2) <= 5.0,
-                    }
-                )
+        over = ours.get("bytes_over_logits")
+        if over is not None:
+            out.append(
+                {
+                    "loss": "sparse_categorical_crossentropy",
+                    "target": "bytes / logits bytes",
+                    "ratio": over,
+                    "limit": 5.0,
+                    # At the precision shown: the O(N) vectors (labels, maxima, sums) add 4e-4.
+                    "met": round(over, 2) <= 5.0,
+                }
+            )
     return out
 
 
 # ----------------------------------------------------------------------------
 # Environment
 # ----------------------------------------------------------------------------
-
-
-def mmapped_blocks() -> dict[str, int] | None:
-    """glibc's count of live mmapped blocks (what the malloc settings aim to keep at 0)."""
-    if not (sys.platform.startswith("linux") and os.confstr("CS_GNU_LIBC_VERSION")):
-        return None
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-
-        class MallInfo2(ctypes.Structure):
-            _fields_ = [
-                (name, ctypes.c_size_t)
-                for name in "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()
-            ]
-
-        libc.mallinfo2.restype = MallInfo2
-        info = libc.mallinfo2()
-    except (OSError, AttributeError):
-        return None
-    return {"blocks": int(info.hblks), "bytes": int(info.hblkhd), "heap_bytes": int(info.arena)}
 
 
 def _cpu_model() -> str:
@@ -765,11 +837,9 @@ def environment(device: Any, keras: Any, torch: Any, argv: list[str]) -> dict[st
     import jaxlib
     import optax
 
-    from jaxloss import __version__
-
     malloc = {k: os.environ.get(k) for k in MALLOC_ENV}
     return {
-        "jaxloss": __version__,
+        "jaxloss": jaxloss.__version__,
         "jax": jax.__version__,
         "jaxlib": jaxlib.__version__,
         "optax": optax.__version__,
@@ -786,8 +856,8 @@ def environment(device: Any, keras: Any, torch: Any, argv: list[str]) -> dict[st
         "glibc": os.confstr("CS_GNU_LIBC_VERSION") if hasattr(os, "confstr") else None,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "malloc_env": malloc,
-        "malloc_env_set": all(malloc[k] == v for k, v in MALLOC_ENV.items()),
-        "command": "python -m jaxloss bench " + " ".join(argv),
+        "malloc_env_set": settings_in_effect(),
+        "command": "python -m benchmarks " + " ".join(argv),
         "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "load_average_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
     }
@@ -900,7 +970,7 @@ def header(meta: dict[str, Any], args: argparse.Namespace) -> str:
     if meta["malloc_env_set"]:
         note = f"malloc: {malloc}, set by the bench for its own process (fresh output buffers reuse freed heap pages instead of page-faulting new mmaps)"
     else:
-        note = f"malloc: NOT set ({malloc}): outputs may page-fault; run `python -m jaxloss bench` as a command to set {', '.join(MALLOC_ENV)}"
+        note = f"malloc: NOT set ({malloc}): outputs may page-fault; run `python -m benchmarks` as a command to set {', '.join(MALLOC_ENV)}"
     return "\n".join(
         [
             f"jaxloss {meta['jaxloss']} | jax {meta['jax']} jaxlib {meta['jaxlib']} optax {meta['optax']} "
@@ -968,18 +1038,6 @@ def plot(rows: list[dict[str, Any]], path: Path, plt: Any, meta: dict[str, Any])
 # ----------------------------------------------------------------------------
 
 
-def select_cases(names: str | None) -> tuple[list[Case], list[str]]:
-    """Cases for registered losses (optionally by name), and registered losses with no case."""
-    cases = [c for c in CASES if c.loss in REGISTRY]
-    if names:
-        wanted = {resolve(n.strip())[0].name for n in names.split(",") if n.strip()}
-        cases = [c for c in cases if c.loss in wanted]
-        missing = sorted(wanted - {c.loss for c in cases})
-    else:
-        missing = sorted(set(REGISTRY) - {c.loss for c in CASES})
-    return cases, missing
-
-
 def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     device = jax.devices(args.platform)[0] if args.platform else jax.devices()[0]
     notes = []
@@ -990,11 +1048,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     if reason:
         notes.append(reason)
     meta = environment(device, keras, torch, argv)
-    cases, missing = select_cases(args.losses)
-    if missing:
-        notes.append(f"no benchmark case (add one to benchmarks/peers.py): {', '.join(missing)}")
-
-    groups = [(c, n) for c in cases for n in args.sizes if c.max_elements is None or n <= c.max_elements]
+    cases = select_cases(args.losses)
+    # Size-major: under a time budget, every loss is measured at the small sizes first.
+    groups = [(c, n) for n in args.sizes for c in cases if c.max_elements is None or n <= c.max_elements]
     skipped = [
         {"loss": c.loss, "elements": n, "reason": f"above this case's max_elements={c.max_elements}"}
         for c in cases
@@ -1006,9 +1062,20 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     start = time.perf_counter()
     smallest = {c.loss: min((n for cc, n in groups if cc is c), default=None) for c in cases}
+
+    def over_budget() -> bool:
+        return args.time_budget is not None and time.perf_counter() - start > args.time_budget
+
     for case, n in groups:
+        if over_budget():
+            skipped.append({"loss": case.loss, "elements": n, "reason": f"time budget of {args.time_budget:g} s spent"})
+            continue
         rng = np.random.default_rng(args.seed)
-        host = case.make(rng, n)
+        try:
+            host = case.draw(rng, n)
+        except Exception as err:  # a domain that cannot draw this shape is reported, not fatal
+            skipped.append({"loss": case.loss, "elements": n, "reason": f"drawing inputs failed: {err!r}"[:300]})
+            continue
         floor_true = rng.standard_normal(host[1].shape, dtype=np.float32)
         for dtype in args.dtype:
             progress.step(f"{case.loss} {dtype} {n:.0e}")
@@ -1018,12 +1085,15 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             progress.advance()
         del host, floor_true
     sparse = None
-    if check_sparse:
+    if check_sparse and not over_budget():
         progress.step("sparse CE memory check")
         sparse = sparse_memory_check(device)
         progress.advance()
+    elif check_sparse:
+        sparse = {"skipped": f"time budget of {args.time_budget:g} s spent"}
     progress.close()
-    rows.sort(key=lambda r: (r["dtype"], [c.loss for c in cases].index(r["loss"]), r["elements"]))
+    order = [c.loss for c in cases]
+    rows.sort(key=lambda r: (r["dtype"], order.index(r["loss"]), r["elements"]))
     meta |= {
         "duration_s": time.perf_counter() - start,
         "load_average_end": os.getloadavg() if hasattr(os, "getloadavg") else None,
@@ -1034,6 +1104,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         "dtypes": args.dtype,
         "peers": args.peers,
         "quick": args.quick,
+        "time_budget_s": args.time_budget,
     }
     targets = evaluate_targets(rows, sparse) if device.platform == "cpu" else []
     return {
@@ -1053,12 +1124,17 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> str:
     if result["sparse_memory"] is not None:
         parts += ["", sparse_text(result["sparse_memory"])]
     if meta["platform"] == "cpu":
-        parts += ["", "targets (issue 5: float32, 8192x1024, CPU):", targets_table(result["targets"])]
+        parts += ["", "targets (float32, 8192x1024, CPU):", targets_table(result["targets"])]
     errors = [(r["label"], r["dtype"], name, msg) for r in result["rows"] for name, msg in r["errors"].items()]
     if errors:
         parts += ["", "failed implementations:"] + [f"  {lbl} {dt} {name}: {msg}" for lbl, dt, name, msg in errors]
+    budget = [s for s in result["skipped"] if "max_elements" not in s["reason"]]
+    if budget:
+        parts += ["", "not measured:"] + [f"  {s['loss']} {s['elements']:.0e}: {s['reason']}" for s in budget]
     mm = meta.get("mmapped_after")
-    tail = f"{meta['duration_s']:.0f} s; load average {meta['load_average_start'][0]:.1f} -> {meta['load_average_end'][0]:.1f}"
+    tail = f"{meta['duration_s']:.0f} s"
+    if meta["load_average_start"] and meta["load_average_end"]:
+        tail += f"; load average {meta['load_average_start'][0]:.1f} -> {meta['load_average_end'][0]:.1f}"
     if mm is not None:
         tail += f"; live mmapped blocks at the end: {mm['blocks']} ({_fmt_bytes(mm['bytes'])})"
     parts += ["", *result["notes"], tail]

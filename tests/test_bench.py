@@ -1,8 +1,14 @@
-"""`python -m jaxloss bench`: the harness in --quick mode, its JSON, table and plot, and its pieces."""
+"""`python -m benchmarks` (and `python -m jaxloss bench`): the harness in --quick mode, its JSON, table
+and plot, its cases drawn from the registry, and its pieces.
+
+The benchmarks are a package of the source checkout, not of the wheel: from a wheel-only test run
+this module is collected and skipped.
+"""
 
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +18,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxloss import _bench
+import jaxloss
 
-harness = _bench.load_harness()
+harness = pytest.importorskip(
+    "benchmarks.harness", reason="the benchmarks package is not importable (a wheel-only run, not a source checkout)"
+)
+from benchmarks import malloc  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 IMPL_KEYS = {
     "call",
@@ -27,6 +37,7 @@ IMPL_KEYS = {
     "calls_per_round",
     "ns_per_element",
 }
+CASES = harness.all_cases()
 
 
 @pytest.fixture(scope="module")
@@ -40,62 +51,97 @@ def quick(tmp_path_factory):
 def test_quick_run_schema_and_ratios(quick):
     rc, _, result = quick
     assert rc == 0
-    assert result["schema"] == "jaxloss-bench/1"
+    assert result["schema"] == "jaxloss-bench/2"
     assert set(result) >= {"meta", "rows", "skipped", "sparse_memory", "targets", "notes"}
     meta = result["meta"]
     assert meta["jax"] == jax.__version__ and meta["jaxlib"] and meta["optax"]
     assert meta["platform"] == jax.devices()[0].platform and meta["device"]
-    assert "xla_flags" in meta and set(meta["malloc_env"]) == set(_bench.MALLOC_ENV)
+    assert "xla_flags" in meta and set(meta["malloc_env"]) == set(malloc.MALLOC_ENV)
     rows = result["rows"]
     assert [(r["loss"], r["elements"]) for r in rows] == [
-        ("mean_squared_error", 1024),
-        ("mean_squared_error", 3072),
         ("huber", 1024),
         ("huber", 3072),
+        ("mean_squared_error", 1024),
+        ("mean_squared_error", 3072),
     ]
     for row in rows:
         assert row["dtype"] == "float32" and row["errors"] == {}
-        assert {"jaxloss", "optax", "keras", "floor"} <= set(row["impls"])
+        assert {"jaxloss", "optax", "keras", "torch", "floor"} <= set(row["impls"])
         for name, impl in row["impls"].items():
             assert IMPL_KEYS <= set(impl), name
             assert len(impl["times_s"]) == 2 and all(t > 0 for t in impl["times_s"])
-            assert impl["compile_s"] > 0 and impl["cost"]["bytes_accessed"] > 0
+            if name != "torch":  # XLA programs
+                assert impl["compile_s"] > 0 and impl["cost"]["bytes_accessed"] > 0
         assert set(row["ratios"]) == set(row["impls"]) - {"jaxloss"}
         assert all(math.isfinite(r) and r > 0 for r in row["ratios"].values())
     # The floor reads two arrays and writes one.
     floor = rows[0]["impls"]["floor"]
     assert floor["cost"]["bytes_accessed"] == pytest.approx(3 * 1024 * 4, rel=0.01)
     # huber carries a custom rule, so plain autodiff is a distinct program; mse's is jaxloss's own.
-    assert "autodiff" in rows[2]["ratios"] and rows[0]["same_as_jaxloss"] == ["autodiff"]
-    # Peers are checked to compute the same value and gradient on the smallest size.
+    assert "autodiff" in rows[0]["ratios"] and rows[2]["same_as_jaxloss"] == ["autodiff"]
+    # Peers (the declarations' optax and PyTorch peers, Keras's class) are checked to compute the
+    # same value and gradient on the smallest size.
     for row in (rows[0], rows[2]):
-        assert all(row["impls"][p]["agrees"] for p in ("optax", "keras")), row["impls"]
-    assert result["targets"] == []  # the issue's targets need 8192x1024
+        assert all(row["impls"][p]["agrees"] for p in ("optax", "keras", "torch")), row["impls"]
+    assert "optax.losses.huber_loss" in rows[0]["impls"]["optax"]["call"]
+    assert result["targets"] == []  # the targets need 8192x1024
 
 
-def test_quick_run_writes_table_and_plot(quick, capsys):
-    _, out, result = quick
+def test_quick_run_writes_table_and_plot(quick):
+    _, out, _ = quick
     text = (out / "bench.txt").read_text()
     assert "mean_squared_error" in text and "huber" in text and "floor" in text and "keras" in text
     assert f"jax {jax.__version__}" in text and "XLA_FLAGS=" in text
     # In-process (not the command), the malloc settings are not in effect, and the output says so.
-    assert "malloc: NOT set" in text
-    if result["meta"]["torch"] is None:
-        assert any("torch is not installed" in note for note in result["notes"])
+    assert "malloc: NOT set" in text and "python -m benchmarks" in text
     png = out / "bench.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 
-def test_command_reexecs_with_malloc_settings(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in _bench.MALLOC_ENV}
+def test_command_hands_over_and_reexecs_with_malloc_settings(tmp_path):
+    # `python -m jaxloss bench` hands over to `python -m benchmarks`, which re-executes itself.
+    env = {k: v for k, v in os.environ.items() if k not in malloc.MALLOC_ENV}
     cmd = [sys.executable, "-m", "jaxloss", "bench", "--quick", "--sizes", "2e3", "--losses", "mae"]
     cmd += ["--peers", "optax,floor", "--rounds", "1", "--no-plot", "--out", str(tmp_path)]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "set by the bench for its own process" in proc.stdout
     meta = json.loads((tmp_path / "bench.json").read_text())["meta"]
-    assert meta["malloc_env"] == _bench.MALLOC_ENV and meta["malloc_env_set"]
+    assert meta["malloc_env"] == malloc.MALLOC_ENV and meta["malloc_env_set"]
+    assert meta["command"].startswith("python -m benchmarks --quick")
     assert not (tmp_path / "bench.png").exists()
+
+
+def test_bench_from_a_wheel_says_so(tmp_path):
+    # A wheel ships jaxloss alone: a copy of the package on the path, and no folder of the path
+    # holding a `benchmarks` package (an editable install puts the checkout there).
+    site = tmp_path / "site"
+    shutil.copytree(ROOT / "jaxloss", site / "jaxloss", ignore=shutil.ignore_patterns("__pycache__"))
+    script = (
+        "import os, sys\n"
+        "sys.path = [p for p in sys.path if not os.path.isdir(os.path.join(p or '.', 'benchmarks'))]\n"
+        f"sys.path.insert(0, {str(site)!r})\n"
+        "from jaxloss.__main__ import main\n"
+        "sys.exit(main(['bench', '--quick']))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=False, timeout=300
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "the wheel does not ship" in proc.stderr and "python -m benchmarks" in proc.stderr
+
+
+def test_time_budget_skips_what_is_left(tmp_path):
+    argv = ["--quick", "--sizes", "1e3,2e3", "--losses", "mae,mse", "--peers", "floor", "--rounds", "1"]
+    rc = harness.main([*argv, "--time-budget", "0", "--no-plot", "--out", str(tmp_path)])
+    assert rc == 0
+    result = json.loads((tmp_path / "bench.json").read_text())
+    assert result["rows"] == []
+    assert {(s["loss"], s["elements"]) for s in result["skipped"]} == {
+        (loss, n) for loss in ("mean_absolute_error", "mean_squared_error") for n in (1000, 2000)
+    }
+    assert all("time budget" in s["reason"] for s in result["skipped"])
+    assert "not measured:" in (tmp_path / "bench.txt").read_text()
 
 
 @pytest.mark.parametrize(("text", "elements"), [("1e4", 10_000), ("30000", 30_000), ("8192x1024", 8_388_608)])
@@ -109,13 +155,16 @@ def test_parse_size_rejects(text):
         harness.parse_size(text)
 
 
-def test_unknown_peer_and_dtype_are_rejected(capsys):
+def test_unknown_peer_dtype_and_loss_are_rejected(capsys):
     with pytest.raises(SystemExit):
         harness.parse_args(["--peers", "optax,tensorflow"])
     assert "unknown ['tensorflow']" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         harness.parse_args(["--dtype", "int8"])
     assert "unknown dtype 'int8'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        harness.parse_args(["--losses", "mse,hubber"])
+    assert "unknown loss 'hubber'" in capsys.readouterr().err
 
 
 def test_median_ratio_pairs_rounds():
@@ -186,46 +235,59 @@ def test_targets_verdicts():
     }
 
 
-def test_every_case_names_a_registered_loss():
-    # A typo in the table would silently skip a loss.
-    from jaxloss._core import REGISTRY
-
-    for case in harness.CASES:
-        assert case.loss in REGISTRY, case.loss
-    assert len({c.label for c in harness.CASES}) == len(harness.CASES)
-
-
-def test_every_registered_loss_has_a_case():
-    # `python -m jaxloss bench` lists uncovered losses; the table should leave none.
-    from jaxloss._core import REGISTRY
-
-    assert sorted(set(REGISTRY) - {c.loss for c in harness.CASES}) == []
-    assert harness.select_cases(None)[1] == []
+def test_every_registered_loss_is_a_case():
+    # The cases are the registry: a newly registered loss is benchmarked with no edit to benchmarks/.
+    assert [c.loss for c in CASES] == [spec.name for spec in jaxloss.declarations()]
+    assert len({c.label for c in CASES}) == len(CASES)
+    assert [c.loss for c in harness.select_cases("mse,CategoricalCrossentropy")] == [
+        "categorical_crossentropy",
+        "mean_squared_error",
+    ]
 
 
-@pytest.mark.parametrize("case", [c for c in harness.CASES if c.optax is not None], ids=lambda c: c.label)
-def test_optax_peers_agree_with_jaxloss(case):
-    # What the harness checks on its smallest size, here on every case with an optax peer.
-    from jaxloss._core import REGISTRY
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.label)
+def test_bench_inputs_have_the_bench_shape_and_domains(case):
+    n = 4096 if case.max_elements is None else min(4096, case.max_elements)
+    y_true, y_pred = case.draw(np.random.default_rng(0), n)
+    assert y_pred.shape == case.shape(n) and y_pred.dtype == np.float32
+    assert y_true.dtype in (np.float32, np.int32)
+    # checked() derives its runtime checks from the same domains: the drawn inputs pass them.
+    value = jaxloss.checked(case.spec.function)(y_true, y_pred, **case.options)
+    assert np.isfinite(float(value))
 
-    y_true, y_pred = (jnp.asarray(x) for x in case.make(np.random.default_rng(0), 4096))
-    fn = REGISTRY[case.loss][1]
-    ours = jax.value_and_grad(lambda p: fn(y_true, p, **case.options))(y_pred)
-    theirs = jax.value_and_grad(lambda p: case.optax[0](y_true, p))(y_pred)
+
+PEERS = [
+    pytest.param(case, name, id=f"{case.label}-{name}")
+    for case in CASES
+    for name in ("optax", "torch")
+    if case.peer(name) is not None
+]
+
+
+@pytest.mark.parametrize(("case", "library"), PEERS)
+def test_peers_agree_with_jaxloss_on_the_bench_inputs(case, library):
+    # What the harness checks on its smallest size, here for every case and peer: the peer's
+    # per-sample values, averaged, are jaxloss's default reduction, value and gradient.
+    host = case.draw(np.random.default_rng(0), 4096 if case.max_elements is None else min(4096, case.max_elements))
+    y_true, y_pred = (jnp.asarray(x) for x in host)
+    ours = jax.jit(harness.value_and_grad(harness.public_loss(case)))(y_true, y_pred)
+    peer = case.peer(library)
+    if library == "optax":
+        theirs = jax.jit(harness.value_and_grad(harness.optax_loss(peer, case.all_options)))(y_true, y_pred)
+    else:
+        torch = pytest.importorskip("torch")
+        theirs = harness.torch_impl(torch, peer, case.all_options, host, "cpu").first
     ok, value_err, grad_err = harness.agreement(ours, theirs, "float32")
-    assert ok, (value_err, grad_err)
+    assert ok, (peer.text, value_err, grad_err)
 
 
-def test_sparse_memory_check_meets_the_memory_targets():
-    # Compile only (nothing of 512 MiB is allocated): the issue's N=4096, V=32768 check.
+def test_sparse_memory_check_meets_the_memory_target():
+    # Compile only (nothing of 512 MiB is allocated): N=4096, V=32768.
     sparse = harness.sparse_memory_check(jax.devices()[0])
-    ours, gpu_form, optax_ = (sparse["impls"][k] for k in ("jaxloss", "gpu_form", "optax"))
+    ours, optax_ = sparse["impls"]["jaxloss"], sparse["impls"]["optax"]
     if ours.get("temp_bytes") is None:
         pytest.skip("this backend reports no memory analysis")
     assert ours["temp_bytes"] <= 2**20
-    assert gpu_form["temp_bytes"] <= 2**20
-    # The CPU form keeps exp(z - m): no more traffic than optax. The GPU/TPU form reads the logits
-    # for the max, the sum and the gradient and writes the gradient; cost_analysis counts the label
-    # gather's operand as a fifth full read. The 1e-3 is the (N,)-sized vectors (labels, max, sum).
+    # On CPU the form that keeps exp(z - m): no more traffic than optax. (On a GPU or TPU the
+    # form that recomputes it reads the logits for the max, the sum and the gradient.)
     assert ours["bytes_over_logits"] <= optax_["bytes_over_logits"] + 1e-3
-    assert gpu_form["bytes_over_logits"] <= 5.0 + 1e-3

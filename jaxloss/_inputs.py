@@ -404,11 +404,12 @@ class Variances(NonNegative):
         if isinstance(value, jax.Array):
             return
         arr = np.asarray(value, np.float64)
-        if arr.size and (np.any(np.isnan(arr)) or np.any(arr < 0)):
-            nan = " and NaN entries" if np.any(np.isnan(arr)) else ""
-            raise ValueError(
-                f"{loss}: {name} must be non-negative; received {name} with minimum {np.nanmin(arr)!r}{nan}."
-            )
+        nan = np.isnan(arr)
+        if np.any(nan) or np.any(arr < 0):
+            numbers = arr[~nan]
+            low = float(numbers.min()) if numbers.size else float("nan")
+            also = " and NaN entries" if np.any(nan) else ""
+            raise ValueError(f"{loss}: {name} must be non-negative; received {name} with minimum {low!r}{also}.")
 
 
 @dataclasses.dataclass(frozen=True)

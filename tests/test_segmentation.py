@@ -1,7 +1,7 @@
-"""jaxloss._segmentation: tversky's alpha/beta semantics, axes, option checks, shapes.
+"""jaxloss._segmentation: tversky's alpha/beta semantics, axes, option checks, shapes, NaN.
 
-Keras parity and the gradient checks on random inputs live in tests/test_common.py
-(tests/cases/segmentation.py).
+Keras/optax parity on every declared example and the shared gradient checks live in
+tests/test_registry.py.
 """
 
 from __future__ import annotations
@@ -113,8 +113,8 @@ def test_axis_none_is_one_scalar_for_every_reduction(loss, reduction):
 )
 @pytest.mark.parametrize("loss", ["dice", "tversky"])
 def test_reduced_axes(loss, axis, ndim, expected):
-    spec = REGISTRY[loss][0]
-    assert spec.reduced_axes(ndim, {**spec.options, "axis": axis}) == expected
+    spec = REGISTRY[loss]
+    assert spec.reduced_axes(ndim, {**spec.defaults, "axis": axis}) == expected
 
 
 @pytest.mark.parametrize("loss", ["dice", "tversky"])
@@ -140,9 +140,9 @@ def test_list_axis_equals_tuple_and_negative_axes(loss):
         ((0, -4), r"axis=\(0, -4\) is out of range for an input of rank 3"),
         ((1, 1), r"axis=\(1, 1\) names the same axis twice"),
         ((1, -2), r"axis=\(1, -2\) names the same axis twice"),
-        (1.5, r"axis must be None, an int or a tuple of ints; received axis=1.5"),
-        ("x", r"axis must be None, an int or a tuple of ints; received axis='x'"),
-        (True, r"axis must be None, an int or a tuple of ints; received axis=True"),
+        (1.5, r"axis must be None, an int or a non-empty tuple of ints; received axis=1.5"),
+        ("x", r"axis must be None, an int or a non-empty tuple of ints; received axis='x'"),
+        (True, r"axis must be None, an int or a non-empty tuple of ints; received axis=True"),
         ((), r"axis must be None, an int or a non-empty tuple of ints; received axis=\(\)"),
     ],
 )
@@ -163,7 +163,11 @@ def test_invalid_axis_raises(loss, axis, message):
         ({"alpha": -0.1}, r"tversky: alpha must lie in \[0, inf\]; received alpha=-0.1\."),
         ({"beta": -1.0}, r"tversky: beta must lie in \[0, inf\]; received beta=-1.0\."),
         ({"alpha": float("nan")}, r"tversky: alpha must lie in \[0, inf\]; received alpha=nan\."),
-        ({"beta": "big"}, r"tversky: beta must be a number; received beta='big'\."),
+        ({"beta": "big"}, r"tversky: beta must be a number \(a scalar\); received beta='big'\."),
+        # A list or an array is not a scalar option (it used to return one loss per entry).
+        ({"alpha": [0.3, 0.7]}, r"tversky: alpha must be a number \(a scalar\); received alpha=a list of length 2\."),
+        ({"alpha": np.array([0.3, 0.7])}, r"tversky: alpha must be a scalar; received alpha of shape \(2,\)"),
+        ({"beta": None}, r"tversky: beta must be a number; received beta=None\."),
     ],
 )
 def test_tversky_option_validation(options, message):
@@ -261,3 +265,35 @@ def test_custom_rule_forward_and_reverse_agree(loss):
     assert_close(jax.jacfwd(f)(p), jax.jacrev(f)(p))
     h = jax.hessian(f)(p)
     assert np.all(np.isfinite(np.asarray(h)))
+
+
+# --------------------------------------------------------------------------
+# NaN, empty inputs
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("loss", ["dice", "tversky"])
+@pytest.mark.parametrize("role", ["y_true", "y_pred"])
+def test_nan_propagates_to_its_slice(loss, role):
+    y_true, y_pred = _masks((3, 4))
+    (y_true if role == "y_true" else y_pred)[1, 2] = np.nan
+    fn = getattr(jaxloss, loss)
+    values = np.asarray(fn(y_true, y_pred, axis=1, reduction="none"))
+    assert np.isnan(values[1]) and np.all(np.isfinite(values[[0, 2]]))
+    for grad in (jaxloss.grad, jaxloss.analytic_grad):
+        g = np.asarray(grad(loss, axis=1, reduction="sum")(y_true, y_pred))
+        assert np.all(np.isnan(g[1])) and np.all(np.isfinite(g[[0, 2]])), grad.__name__
+
+
+@pytest.mark.parametrize("loss", ["dice", "tversky"])
+def test_empty_batch_passes_through(loss):
+    out = getattr(jaxloss, loss)(np.zeros((0, 4)), np.zeros((0, 4)), axis=1)
+    assert out.shape == (0,)
+
+
+def test_tversky_alpha_zero_drops_false_positives():
+    # alpha = 0 (a Python 0 is compiled in): predictions outside the target cost nothing.
+    y_true = np.array([[1.0, 0.0, 0.0]], np.float32)
+    over = np.array([[1.0, 1.0, 1.0]], np.float32)
+    assert_close(jaxloss.tversky(y_true, over, alpha=0.0, beta=1.0, axis=1), 1 - 1 / (1 + EPS))
+    assert_close(jaxloss.tversky(y_true, over, alpha=0, beta=1.0, axis=1), 1 - 1 / (1 + EPS))

@@ -266,3 +266,26 @@ def test_nan_propagates(loss, options, role):
 )
 def test_get_resolves_names(name, canonical):
     assert jaxloss.get(name).spec.name == canonical
+
+
+@pytest.mark.parametrize(
+    "loss,options",
+    [("poisson", {}), ("poisson_nll", {}), ("poisson_nll", {"log_input": False, "full": True}), ("gaussian_nll", {})],
+)
+def test_target_gradient_matches_torch(loss, options):
+    # The targets are an input too (soft counts, distillation): PyTorch's autograd is the oracle.
+    rng = np.random.default_rng(12)
+    t, x = rng.uniform(0.0, 3.0, (4, 5)), rng.uniform(0.2, 2.0, (4, 5))
+    var = rng.uniform(0.5, 1.5, (4, 5))
+    extra = {"variance": var} if loss == "gaussian_nll" else {}
+    with jax.enable_x64(True):
+        got = jax.grad(lambda t: getattr(jaxloss, loss)(t, jnp.asarray(x), **options, **extra))(jnp.asarray(t))
+    tt = _torch(t).requires_grad_(True)
+    if loss == "poisson":
+        value = F.poisson_nll_loss(_torch(x), tt, log_input=False, eps=1e-7)
+    elif loss == "poisson_nll":
+        value = F.poisson_nll_loss(_torch(x), tt, **options)
+    else:
+        value = F.gaussian_nll_loss(_torch(x), tt, _torch(var))
+    value.backward()
+    assert_close(got, tt.grad.numpy(), F64)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -16,17 +15,10 @@ NO_BENCHMARKS = (
 )
 
 
-def benchmarks_location() -> Path | None:
-    """The folder of the importable ``benchmarks`` package with its harness, or None."""
-    try:
-        spec = importlib.util.find_spec("benchmarks.harness")
-    except ImportError:  # no `benchmarks` package, or one that is not a package
-        return None
-    return None if spec is None or spec.origin is None else Path(spec.origin).resolve().parent
-
-
 def bench(argv: list[str]) -> int:
     """Hand over to ``python -m benchmarks`` by module name (the library never imports it)."""
+    from ._report import benchmarks_location
+
     location = benchmarks_location()
     if location is None:
         print(NO_BENCHMARKS, file=sys.stderr)

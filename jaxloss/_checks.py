@@ -17,6 +17,7 @@ from typing import Any, TypeVar, overload
 
 import jax
 import jax.numpy as jnp
+from jax.core import Tracer
 from jax.experimental import checkify
 
 from ._core import ArrayOption, LossSpec
@@ -139,7 +140,7 @@ def checked(loss: Any) -> Callable[..., jax.Array]:
         static, y_true, y_pred, sw, numeric = spec.prepare_call(arrays, sample_weight, reduction, options)
         err, out = _jit_checked(spec, reduction, static, y_true, y_pred, sw, numeric)
         leaves = jax.tree_util.tree_leaves((y_true, y_pred, sw, numeric))
-        if any(isinstance(x, jax.core.Tracer) for x in leaves):
+        if any(isinstance(x, Tracer) for x in leaves):
             # Inside the caller's trace: raise when the computation runs.
             jax.debug.callback(_throw, err)
         else:

@@ -29,6 +29,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
@@ -142,7 +143,7 @@ class Option:
 
 def is_concrete(value: Any) -> bool:
     """True when ``value`` is a Python number or a concrete array (not traced)."""
-    return not isinstance(value, jax.core.Tracer)
+    return not isinstance(value, Tracer)
 
 
 def is_static_zero(value: Any) -> bool:
@@ -270,7 +271,7 @@ def _check_static(loss: str, name: str, kind: Static, value: Any) -> Any:
         return bool(value)
     if kind.kind in ("int", "axis"):
         check_int(loss, name, value, allow_none=kind.optional)
-        value = int(value)
+        value = int(typing.cast(int, value))
         if kind.low is not None and value < kind.low:
             raise ValueError(f"{loss}: {name} must be an int >= {kind.low}; received {name}={value!r}.")
     elif kind.kind == "axes":
@@ -279,7 +280,8 @@ def _check_static(loss: str, name: str, kind: Static, value: Any) -> Any:
             raise ValueError(
                 f"{loss}: {name} must be None, an int or a non-empty tuple of ints; received {name}={value!r}."
             )
-        value = tuple(int(a) for a in items) if isinstance(value, (tuple, list)) else int(value)
+        ints = typing.cast(tuple[int, ...], items)
+        value = tuple(int(a) for a in ints) if isinstance(value, (tuple, list)) else int(ints[0])
     if kind.choices and value not in kind.choices:
         valid = ", ".join(map(repr, kind.choices))
         raise ValueError(f"{loss}: {name} must be one of {valid}; received {name}={value!r}.")
@@ -689,7 +691,7 @@ class Stack:
     same_as_first: bool = True
 
 
-PerSample = Callable[..., jax.Array]
+PerSample = Callable[..., Any]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -700,7 +702,7 @@ class LossSpec:
     """
 
     name: str
-    function: Callable[..., jax.Array]
+    function: Callable[..., Any]
     signature: inspect.Signature
     arrays: tuple[str, ...]  # the positional array arguments, in order
     options: Mapping[str, Option]
@@ -708,7 +710,7 @@ class LossSpec:
     gradient: Literal["rule", "reference"]
     local_grad: Callable[..., jax.Array] | None
     vjp: Callable[..., jax.Array] | None
-    jvp: Callable[..., tuple[jax.Array, jax.Array] | None] | None
+    jvp: Callable[..., Any] | None
     mask: Callable[..., jax.Array | Weighted | None] | None
     inputs: Mapping[str, Any]
     examples: tuple[Example, ...]
@@ -905,8 +907,24 @@ class LossSpec:
         options = {k: a[k] for k in self.options if k in a}
         return arrays, a.get("sample_weight"), a.get("reduction", "sum_over_batch_size"), options
 
+    def draw(
+        self, example: Example, rng: np.random.Generator, *, shape: tuple[int, ...] | None = None, extreme: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Inputs ``(y_true, y_pred)`` for ``example`` from the loss's domains (``shape``: ``y_pred``'s)."""
+        from ._inputs import draw_inputs
+
+        return draw_inputs(self, example, rng, shape=shape, extreme=extreme)
+
     def __repr__(self) -> str:
         return f"<loss {self.name}>"
+
+
+def declarations() -> tuple[LossSpec, ...]:
+    """Every registered loss's declaration, sorted by name: its ``name``, public ``function``,
+    ``options`` (kinds and defaults), input domains, ``examples``, optax/PyTorch ``peers``,
+    ``keras_class`` and ``bench`` settings. For tools that iterate the catalogue (the
+    benchmarks, a test suite of one's own); ``draw(example, rng)`` gives valid inputs."""
+    return tuple(spec for _, spec in sorted(REGISTRY.items()))
 
 
 def _equals_default(value: Any, default: Any) -> bool:
@@ -985,7 +1003,7 @@ def sparse_prepare(spec: LossSpec, y_true: jax.Array, y_pred: jax.Array, opts: M
 
 
 def _traced(*trees: Any) -> bool:
-    return any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(trees))
+    return any(isinstance(x, Tracer) for x in jax.tree_util.tree_leaves(trees))
 
 
 def _as_arrays(y_true, y_pred, sample_weight):
@@ -1051,7 +1069,7 @@ def register(
     examples: Sequence[Example],
     local_grad: Callable[..., jax.Array] | None = None,
     vjp: Callable[..., jax.Array] | None = None,
-    jvp: Callable[..., tuple[jax.Array, jax.Array] | None] | None = None,
+    jvp: Callable[..., Any] | None = None,
     mask: Callable[..., jax.Array | Weighted | None] | None = None,
     prepare: Callable[..., tuple[jax.Array, jax.Array]] = default_prepare,
     reduced_axes: Callable[[int, Mapping[str, Any]], tuple[int, ...]] = last_axis,

@@ -645,8 +645,8 @@ def _scce(y_true, y_pred, *, from_logits, ignore_class, axis, label_smoothing, c
     values = -(1.0 - a) * jnp.sum(jnp.where(hot, log_p, 0.0), axis=ax)
     # Smoothing's a/C on every class: a times the mean log-probability over the (unmasked) classes,
     # left out entirely when a == 0 (a -inf logit would make 0 * inf).
-    live = lg is not None and lg.valid is not None
-    total_log_p = jnp.sum(jnp.where(lg.valid, log_p, 0.0) if live else log_p, axis=ax, keepdims=True)
+    masked = log_p if lg is None or lg.valid is None else jnp.where(lg.valid, log_p, 0.0)
+    total_log_p = jnp.sum(masked, axis=ax, keepdims=True)
     mean_log_p = jnp.squeeze(total_log_p / class_count(lg, y_pred, ax), ax)
     values = values - a * jnp.where(a != 0, mean_log_p, 0.0)
     if lg is not None:
@@ -660,7 +660,7 @@ def _scce_grad(y_true, y_pred, *, from_logits, ignore_class, axis, label_smoothi
     y_pred = _scce_safe(y_pred, labels, ax, from_logits)
     lg = logits(y_pred, ax, opts["where"], opts["logit_soft_cap"]) if from_logits else None
     t = _scce_targets(labels, y_pred, ax, as_dtype(label_smoothing, y_pred), lg)
-    if from_logits:
+    if lg is not None:
         grad = logits_grad(t, lg, ax, opts["z_loss"])
     else:
         out, total = normalised(y_pred, ax)

@@ -22,7 +22,7 @@ from ._core import (
     safe_where,
 )
 from ._crossentropy import clip_slope
-from ._inputs import DISTRIBUTION, LOG_DISTRIBUTION, NON_NEGATIVE, POSITIVE, Distribution
+from ._inputs import DISTRIBUTION, LOG_DISTRIBUTION, NON_NEGATIVE, POSITIVE, PROBABILITIES, Distribution
 
 
 def _with_zeros(shape, *, log_input=False, log_target=False):
@@ -100,7 +100,14 @@ def _torch_kld(torch, F, t, p, log_input, log_target):
     examples=(
         Example(draw=_with_zeros((6, 5))),
         Example(shape=(2, 3, 4), label="rank3"),
-        Example(shape=(7, 1), true_shape=(7,), peers=False, label="N_vs_N1"),
+        # One class: probabilities that are not distributions (Keras clips, never normalizes).
+        Example(
+            shape=(7, 1),
+            true_shape=(7,),
+            inputs={"y_true": PROBABILITIES, "y_pred": PROBABILITIES},
+            peers=False,
+            label="N_vs_N1",
+        ),
         Example({"log_input": True}, draw=_with_zeros((6, 5), log_input=True), keras=False),
         # optax and PyTorch give NaN for a -inf log-target (0 log 0).
         Example(

@@ -8,6 +8,7 @@ a loop, a notebook) builds nothing new and compiles nothing new.
 from __future__ import annotations
 
 import functools
+import typing
 from typing import Any, Protocol
 
 import jax
@@ -38,7 +39,7 @@ def bound_options(loss: LossLike | BoundLoss, options: dict[str, Any]) -> tuple[
     merged = {**bound, **options}
     reduction = merged.pop("reduction", "sum_over_batch_size")
     spec.check_options(merged, reduction)
-    return spec, reduction, merged
+    return spec, typing.cast(Reduction, reduction), merged
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
@@ -51,6 +52,10 @@ def _jit_value_and_grad(spec, reduction, static, y_true, y_pred, sample_weight, 
 
 class _Helper:
     __slots__ = ("options", "reduction", "spec")
+
+    spec: LossSpec
+    reduction: Reduction
+    options: dict[str, Any]
 
     def __init__(self, spec: LossSpec, reduction: Reduction, options: dict[str, Any]):
         self.spec, self.reduction, self.options = spec, reduction, options

@@ -8,9 +8,10 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.core import Tracer
 from jax.typing import ArrayLike
 
-from ._core import REGISTRY, LossSpec, Reduction, check_option, check_reduction
+from ._core import REGISTRY, LossSpec, Reduction, Weighted, check_option, check_reduction
 
 LossLike = str | Callable[..., jax.Array]
 
@@ -77,7 +78,7 @@ def _frozen(value: Any) -> Any:
 
 
 def _traced(x: Any) -> bool:
-    return isinstance(x, jax.core.Tracer)
+    return isinstance(x, Tracer)
 
 
 class BoundLoss:
@@ -152,6 +153,20 @@ class BoundLoss:
     def bind(self, **options: Any) -> BoundLoss:
         """The same loss with more (or other) options bound."""
         return BoundLoss(self.spec, {**self.options, **options})
+
+    def keras_mask(self, y_true: Any, y_pred: Any, values: jax.Array, **options: Any) -> jax.Array | None:
+        """The boolean mask, of ``values``' shape, of the entries this loss's mean counts (None: all).
+
+        For a Keras loss wrapping the per-sample values (``jaxloss.keras``): positions equal to
+        ``ignore_class``, circle's samples with a zero loss, ntxent's non-positive pairs. ``options``
+        (possibly traced) override the bound ones.
+        """
+        spec = self.spec
+        opts = spec.check_options({**{k: v for k, v in self.options.items() if k != "reduction"}, **options})
+        y_true, y_pred = spec.core_arrays((y_true, y_pred))
+        y_true, y_pred, _ = spec._prepared(y_true, y_pred, None, opts)
+        mask = spec._mask(y_true, y_pred, values, opts)
+        return mask.mask if isinstance(mask, Weighted) else mask
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, BoundLoss) and other._key == self._key

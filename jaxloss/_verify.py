@@ -11,6 +11,7 @@ error. Exit status 1 when any row fails.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import sys
 import time
@@ -119,7 +120,7 @@ def _progress(done: int, total: int, label: str, start: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jaxloss verify", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m jaxloss verify", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--platform", choices=["cpu", "gpu", "tpu"], default=None, help="default: every local device")
     parser.add_argument(
         "--dtype", action="append", choices=sorted(TOLERANCE), help="repeatable; default float32 and bfloat16"
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         f"\n{len(results) - failed} passed, {failed} failed ({time.perf_counter() - start:.1f}s, jax {jax.__version__})"
     )
     if args.json_path:
-        meta = {"jax": jax.__version__, "jaxlib": jax.lib.__version__ if hasattr(jax.lib, "__version__") else None}
+        meta = {"jax": jax.__version__, "jaxlib": importlib.metadata.version("jaxlib")}
         with open(args.json_path, "w") as fh:
             json.dump({"meta": meta, "rows": results}, fh, indent=2)
     return 1 if failed else 0

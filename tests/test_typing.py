@@ -1,0 +1,128 @@
+"""Type checkers see every loss's real signature: pyright (basic mode) on the package, on a
+user-style script that calls every public loss, and on one that misuses each.
+
+The scripts are written from the registry, so a new loss is checked with no edit here: the
+good script calls each loss with its examples' options (numbers, flags, axes, arrays); the
+bad one misspells an option, passes a reduction that is not one of the five, and gives a
+flag or a number the wrong type. pyright must accept the first and flag every line of the
+second.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import jaxloss
+from jaxloss._core import REGISTRY, ArrayOption, PerClass, Scalar, Static
+
+PACKAGE = Path(jaxloss.__file__).resolve().parent
+
+
+def _pyright() -> list[str]:
+    exe = shutil.which("pyright", path=str(Path(sys.executable).parent)) or shutil.which("pyright")
+    if exe is None:
+        pytest.skip("pyright is not installed (it is in the test extra)")
+    return [exe]
+
+
+def _run(paths: list[Path], tmp_path: Path) -> dict:
+    config = tmp_path / "pyrightconfig.json"
+    config.write_text(
+        json.dumps({"typeCheckingMode": "basic", "pythonVersion": "3.11", "reportMissingModuleSource": False})
+    )
+    env = {**os.environ, "PYRIGHT_PYTHON_FORCE_VERSION": os.environ.get("PYRIGHT_PYTHON_FORCE_VERSION", "")}
+    env = {k: v for k, v in env.items() if v}
+    proc = subprocess.run(
+        [*_pyright(), "--outputjson", "--pythonpath", sys.executable, "-p", str(config), *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        check=False,
+    )
+    try:
+        return json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"pyright did not run: {proc.stdout[-2000:]} {proc.stderr[-2000:]}")
+
+
+def _errors(report: dict) -> list[dict]:
+    return [d for d in report["generalDiagnostics"] if d["severity"] == "error"]
+
+
+def _literal(value) -> str:
+    if isinstance(value, np.ndarray):
+        return f"np.asarray({value.tolist()!r})"
+    return repr(value)
+
+
+def _call(name: str, options: dict) -> str:
+    spec = REGISTRY[name]
+    arrays = ", ".join(["y"] * len(spec.arrays[:2]))
+    opts = "".join(f", {k}={_literal(v)}" for k, v in options.items())
+    return f'jaxloss.{name}({arrays}{opts}, sample_weight=None, reduction="sum")'
+
+
+def test_the_package_type_checks(tmp_path):
+    errors = _errors(_run([PACKAGE], tmp_path))
+    assert not errors, "\n".join(f"{e['file']}:{e['range']['start']['line'] + 1}: {e['message']}" for e in errors)
+
+
+def test_a_user_script_calling_every_loss_type_checks(tmp_path):
+    lines = ["import jax.numpy as jnp", "import numpy as np", "import jaxloss", "", "y = jnp.zeros((4, 3))"]
+    for name, spec in sorted(REGISTRY.items()):
+        for example in spec.examples:
+            lines.append(_call(name, dict(example.options)))
+        lines.append(f"bound = jaxloss.get({name!r})")
+        lines.append(f"g = jaxloss.grad(jaxloss.{name})")
+    lines += [
+        "value, dy = jaxloss.value_and_grad('mse')(y, y)",
+        "safe = jaxloss.checked(jaxloss.huber)",
+        "safe(y, y, delta=0.5)",
+    ]
+    script = tmp_path / "user_script.py"
+    script.write_text("\n".join(lines) + "\n")
+    errors = _errors(_run([script], tmp_path))
+    assert not errors, "\n".join(f"line {e['range']['start']['line'] + 1}: {e['message']}" for e in errors)
+
+
+def _misuses(name: str):
+    """(source line, what pyright must flag) for each misuse of loss ``name``."""
+    spec = REGISTRY[name]
+    arrays = ", ".join(["y"] * len(spec.arrays[:2]))
+    yield f'jaxloss.{name}({arrays}, reduction="avg")', "reduction"
+    yield f"jaxloss.{name}({arrays}, not_an_option=1.0)", "not_an_option"
+    for option, declared in spec.options.items():
+        kind = declared.kind
+        if isinstance(kind, Static) and kind.kind == "bool":
+            yield f'jaxloss.{name}({arrays}, {option}="yes")', option
+        elif isinstance(kind, Static):
+            yield f'jaxloss.{name}({arrays}, {option}="1")', option
+        elif isinstance(kind, (Scalar, PerClass, ArrayOption)):
+            yield f'jaxloss.{name}({arrays}, {option}="0.5")', option
+
+
+def test_a_script_misusing_every_loss_is_flagged_line_by_line(tmp_path):
+    lines, expected = ["import jax.numpy as jnp", "import jaxloss", "", "y = jnp.zeros((4, 3))"], {}
+    for name in sorted(REGISTRY):
+        for source, what in _misuses(name):
+            expected[len(lines)] = (source, what)
+            lines.append(source)
+    script = tmp_path / "misuse.py"
+    script.write_text("\n".join(lines) + "\n")
+    flagged: dict[int, list[str]] = {}
+    for e in _errors(_run([script], tmp_path)):
+        flagged.setdefault(e["range"]["start"]["line"], []).append(e["message"])
+    missed = {line: source for line, (source, _) in expected.items() if line not in flagged}
+    assert not missed, f"pyright accepted {len(missed)} misuses: {sorted(missed.values())[:10]}"
+    for line, (source, what) in expected.items():
+        assert any(what in m for m in flagged[line]), (source, flagged[line])
+    assert set(flagged) <= set(expected), "no error outside the misused lines"

@@ -32,6 +32,7 @@ import argparse
 import dataclasses
 import datetime
 import hashlib
+import importlib.metadata
 import json
 import math
 import os
@@ -447,7 +448,8 @@ def jax_impl(name: str, call: str, fn: Callable[..., Any], args: tuple[Any, ...]
         impl.compile_s = time.perf_counter() - start
         impl.memory, impl.cost = _memory(compiled), _cost(compiled)
         try:
-            impl.fingerprint = program_fingerprint(compiled.as_text())
+            text = compiled.as_text()
+            impl.fingerprint = program_fingerprint(text) if text else None
         except Exception:  # as_text is best effort on some backends
             impl.fingerprint = None
         if cache_key is not None:
@@ -668,12 +670,6 @@ def _to_device(x: np.ndarray, dtype: str, device: Any) -> jax.Array:
     return jax.device_put(jnp.asarray(x, dtype=dtype), device)
 
 
-def _to_device(x: np.ndarray, dtype: str, device: Any) -> jax.Array:
-    if np.issubdtype(x.dtype, np.integer):
-        return jax.device_put(jnp.asarray(x), device)
-    return jax.device_put(jnp.asarray(x, dtype=dtype), device)
-
-
 def bench_group(
     case: Case,
     dtype: str,
@@ -866,14 +862,13 @@ def _cpu_model() -> str:
 
 
 def environment(device: Any, keras: Any, torch: Any, argv: list[str]) -> dict[str, Any]:
-    import jaxlib
     import optax
 
     malloc = {k: os.environ.get(k) for k in MALLOC_ENV}
     return {
         "jaxloss": jaxloss.__version__,
         "jax": jax.__version__,
-        "jaxlib": jaxlib.__version__,
+        "jaxlib": importlib.metadata.version("jaxlib"),
         "optax": optax.__version__,
         "keras": getattr(keras, "__version__", None),
         "torch": getattr(torch, "__version__", None),

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import functools
 import importlib.metadata
 import importlib.util
 import json
@@ -59,7 +60,10 @@ WEIGHT_SCALE = 0.02  # logits of unit order at d = 4096, as in a trained head
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.large_vocab", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.large_vocab",
+        description="linear_cross_entropy at LLM shapes: time and peak device memory against its peers.",
+    )
     parser.add_argument("--platform", choices=["cpu", "gpu", "tpu"], default=None, help="default: jax's default")
     parser.add_argument("--n", type=int, default=8192, help="tokens (default 8192)")
     parser.add_argument("--d", type=int, default=4096, help="hidden width (default 4096)")
@@ -109,15 +113,13 @@ def jax_worker(impl: str, args: argparse.Namespace) -> dict[str, Any]:
         if loss is None:
             return {"skipped": "this jaxloss does not export linear_cross_entropy"}
         call = "jaxloss.linear_cross_entropy(labels, hidden, weight)"
-
-        def mean(y, h, w):
-            return loss(y, h, w)
+        mean = loss
     else:
         import optax
 
         call = "optax.softmax_cross_entropy_with_integer_labels(hidden @ weight, labels).mean()"
 
-        def mean(y, h, w):
+        def mean(y, h, w):  # pyright: ignore[reportRedeclaration]
             # bench_linear_ce.naive_mean's form, written here: that module reaches into jaxloss's
             # private modules, and a change there must not take this baseline with it.
             logits = jnp.dot(h, w, preferred_element_type=jnp.float32)
@@ -204,7 +206,9 @@ def load_liger(wheels: Path) -> tuple[Any, str]:
         if used[0] is None:
             raise ImportError(f"liger-kernel is not installed and {wheels} holds no liger_kernel wheel")
         origin = "from " + ", ".join(u for u in used if u)
-    from liger_kernel.transformers.functional import liger_fused_linear_cross_entropy
+    from liger_kernel.transformers.functional import (  # pyright: ignore[reportMissingImports]
+        liger_fused_linear_cross_entropy,
+    )
 
     return liger_fused_linear_cross_entropy, origin
 
@@ -229,21 +233,17 @@ def torch_worker(impl: str, args: argparse.Namespace) -> dict[str, Any]:
             return {"skipped": f"Liger Kernel not importable: {type(err).__name__}: {err}"[:300]}
         origin += f", liger-kernel {_version('liger_kernel')} ({where})"
         call = "liger_fused_linear_cross_entropy(hidden, weight, labels)"
-
-        def loss(h, w, y):
-            return liger(h, w, y)
+        loss = liger
     elif impl == "torch":
         if not hasattr(F, "linear_cross_entropy") or not hasattr(torch.nn, "LinearCrossEntropyOptions"):
             return {"skipped": f"torch {torch.__version__} has no F.linear_cross_entropy"}
         options = torch.nn.LinearCrossEntropyOptions()
         call = "F.linear_cross_entropy(hidden, weight, labels, options=LinearCrossEntropyOptions())"
-
-        def loss(h, w, y):
-            return F.linear_cross_entropy(h, w, y, options=options)
+        loss = functools.partial(F.linear_cross_entropy, options=options)  # pyright: ignore[reportAssignmentType]
     else:
         call = "F.cross_entropy(hidden @ weight.T, labels)"
 
-        def loss(h, w, y):
+        def loss(h, w, y):  # pyright: ignore[reportRedeclaration]
             return F.cross_entropy(h @ w.T, y)
 
     generator = torch.Generator(device=device).manual_seed(args.seed)
@@ -262,6 +262,7 @@ def torch_worker(impl: str, args: argparse.Namespace) -> dict[str, Any]:
             torch.cuda.synchronize()
         return value.detach()
 
+    base = 0
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()

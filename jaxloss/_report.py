@@ -122,9 +122,13 @@ QUICK = Settings(
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m jaxloss report", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m jaxloss report",
+        description="One command that proves the gradients and measures the speed on a device: verify, the quick "
+        "benchmark and the large-vocabulary benchmark, each within its share of --time-budget.",
+    )
     parser.add_argument("--platform", choices=["cpu", "gpu", "tpu"], default=None, help="default: jax's default")
-    parser.add_argument("--out", default=None, help="report folder (default results/report-<platform>)")
+    parser.add_argument("--out", default="results/report", help="report folder (default results/report)")
     parser.add_argument("--time-budget", type=float, default=DEFAULT_BUDGET, help="seconds in all (default 480)")
     parser.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}")
     parser.add_argument(
@@ -567,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
         return verify_worker(args)
     start = time.perf_counter()
     settings = QUICK if args.quick else (CPU if args.platform == "cpu" else ACCELERATOR)
-    out = Path(args.out or f"results/report-{args.platform or 'default'}")
+    out = Path(args.out)
     (out / "logs").mkdir(parents=True, exist_ok=True)
     meta = environment(argv) | {"time_budget_s": args.time_budget, "stages": args.stages, "quick": args.quick}
     report: dict[str, Any] = {"schema": SCHEMA, "meta": meta, "stages": {}, "finished": False}

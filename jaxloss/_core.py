@@ -504,11 +504,15 @@ def class_labels(y_true: jax.Array, classes: int, ignore_class: int | None = Non
 
 
 def nan_where(bad: jax.Array | None, values: jax.Array) -> jax.Array:
-    """``values`` with NaN where ``bad`` (a label that names no class, broadcast from the left)."""
+    """``values`` with NaN where ``bad`` (a label that names no class, broadcast from the left).
+
+    A product, not a select: autodiff of the result is NaN there too, so the gradient shows
+    the bad label as the value does.
+    """
     if bad is None:
         return values
     bad = bad.reshape(bad.shape + (1,) * (values.ndim - bad.ndim))
-    return jnp.where(bad, jnp.nan, values)
+    return values * jnp.where(bad, jnp.nan, 1.0).astype(values.dtype)
 
 
 # ----------------------------------------------------------------------------

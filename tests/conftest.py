@@ -46,6 +46,7 @@ TEST_ALL_MINUTES: float | None = None
 MARKERS = (
     "slow: exhaustive sweeps, run with `make test-all` (CI runs a seeded sample)",
     "presampled: a grid that samples itself per case; the generic CI sampler leaves it alone",
+    "unsampled: a parametrized test whose instances all run in CI (each is a page or case of its own)",
 )
 FILTERWARNINGS = (
     "error",
@@ -75,7 +76,7 @@ def _sampled_out(items):
         if (
             isinstance(item, pytest.Function)
             and hasattr(item, "callspec")
-            and not {"slow", "presampled"} & set(item.keywords)
+            and not {"slow", "presampled", "unsampled"} & set(item.keywords)
         ):
             groups[(item.module.__name__, item.originalname)].append(item)
     out = set()

@@ -26,7 +26,7 @@ import jaxloss  # noqa: E402
 
 project = "jaxloss"
 author = "The jaxloss authors"
-copyright = "The jaxloss authors"  # noqa: A001
+copyright = "The jaxloss authors"
 release = version = jaxloss.__version__
 
 extensions = [

@@ -22,8 +22,8 @@ DOCS_OUT := docs/_build/html
 # A .venv made by an older Python (jaxloss needs 3.11+) or whose interpreter is gone is
 # removed here, before make looks at it, so the targets below build a fresh one.
 ifneq ($(wildcard $(VENV)),)
-ifneq ($(shell $(BIN)/python -c 'import sys, pip; print(int(sys.version_info >= (3, 11)))' 2>/dev/null),1)
-$(info $(VENV) was made with an unusable Python ($(or $(shell $(BIN)/python --version 2>&1),no interpreter)): removing it and making a new one with $(PYTHON))
+ifneq ($(shell { $(BIN)/python -c 'import sys, pip; print(int(sys.version_info >= (3, 11)))'; } 2>/dev/null),1)
+$(info $(VENV) was made with an unusable Python ($(or $(shell { $(BIN)/python --version; } 2>/dev/null),no interpreter)): removing it and making a new one with $(PYTHON))
 $(shell rm -rf $(VENV))
 endif
 endif

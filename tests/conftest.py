@@ -89,6 +89,7 @@ def _sampled_out(items):
     return out
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m, so the counts are of what runs
 def pytest_collection_modifyitems(config, items):
     if config.getoption("--run-slow"):
         return

@@ -1,6 +1,8 @@
 """The documentation's code runs: every ```python block of every page in docs/.
 
-The blocks of a page run in order in one namespace, as a reader would paste them. A
+The blocks of a page run in order in one namespace, as a reader would paste them, under
+jax's default configuration (the suite's strict ``jax_numpy_rank_promotion="raise"`` is
+for the library's own code; Keras layers, for one, broadcast their biases). A
 block with ``>>>`` prompts is a doctest (its printed output is compared); any other
 block is executed and must not raise (the pages assert what they claim). From a copy
 of tests/ without docs/ beside it (the installed-wheel run) these tests are skipped.
@@ -15,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import pytest
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -48,6 +51,11 @@ def _param(page: Path):
 @pytest.mark.skipif(not DOCS.is_dir(), reason="docs/ is not beside this copy of tests/")
 @pytest.mark.parametrize("page", [_param(p) for p in _pages()])
 def test_page_code_runs(page: Path):
+    with jax.numpy_rank_promotion("allow"):
+        _run_page(page)
+
+
+def _run_page(page: Path) -> None:
     namespace: dict = {"__name__": f"docs.{page.stem}"}
     parser = doctest.DocTestParser()
     for line, code in _blocks(page):

@@ -11,6 +11,7 @@ fetched from the network, at build time or when a page is read.
 from __future__ import annotations
 
 import ast
+import inspect
 import os
 import re
 import sys
@@ -72,6 +73,7 @@ FAMILIES = {
     "_likelihood": "Likelihoods (PyTorch's and optax's)",
     "_contrastive": "Contrastive, ranking and sparse (optax's)",
     "_large_vocab": "Large vocabularies",
+    "modules": "Submodules",
 }
 TOOLS = ("get", "grad", "value_and_grad", "analytic_grad", "checked")
 
@@ -90,7 +92,11 @@ def _api_index() -> str:
     for name in names:
         if name in TOOLS:
             continue
-        module = getattr(jaxloss, name).__module__.rpartition(".")[2]
+        obj = getattr(jaxloss, name)
+        if inspect.ismodule(obj):  # a public submodule (jaxloss.keras): its own page
+            by_module.setdefault("modules", []).append(name)
+            continue
+        module = obj.__module__.rpartition(".")[2]
         by_module.setdefault(module, []).append(name)
     order = [m for m in FAMILIES if m in by_module] + sorted(m for m in by_module if m not in FAMILIES)
     for module in order:

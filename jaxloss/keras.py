@@ -45,9 +45,13 @@ _INTEGER_LABELS_ONLY = frozenset({"linear_cross_entropy"})
 
 
 def _extra_arrays(function: Callable[..., Any]) -> tuple[inspect.Parameter, ...]:
-    """Positional array arguments after ``(y_true, y_pred)``: ``x2``, ``negative``, ``weight``."""
+    """Required positional arrays after ``(y_true, y_pred)`` (``linear_cross_entropy``'s ``weight``).
+
+    Optional ones (``margin_ranking``'s ``x2``) are left out: their stacked form in
+    ``y_pred`` is the one that fits Keras."""
     params = list(inspect.signature(function).parameters.values())[2:]
-    return tuple(p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return tuple(p for p in params if p.kind in positional and p.default is inspect.Parameter.empty)
 
 
 def _option_parameters(function: Callable[..., Any]) -> tuple[inspect.Parameter, ...]:
@@ -75,10 +79,10 @@ def _without_defaults(function: Callable[..., Any], options: Mapping[str, Any]) 
 
     def is_default(name: str, value: Any) -> bool:
         default = defaults.get(name, inspect.Parameter.empty)
-        if value is None or default is None or isinstance(value, (str, tuple)):
-            return value is default or (isinstance(value, (str, tuple)) and value == default)
-        scalar = (bool, int, float)
-        return isinstance(value, scalar) and isinstance(default, scalar) and value == default
+        if value is None or default is None:
+            return value is default
+        simple = (bool, int, float, str, tuple)
+        return isinstance(value, simple) and isinstance(default, simple) and value == default
 
     return {k: v for k, v in options.items() if not is_default(k, v)}
 
@@ -162,7 +166,7 @@ def _fallback_mask(name: str, y_true: Any, y_pred: Any, values: Any, options: Ma
     if name == "ntxent":
         labels = ops.reshape(y_true, (-1,))
         same = ops.equal(ops.expand_dims(labels, 1), ops.expand_dims(labels, 0))
-        return ops.logical_and(same, ops.logical_not(ops.eye(ops.shape(labels)[0], dtype="bool")))
+        return ops.logical_and(same, ops.logical_not(ops.eye(y_true.shape[0], dtype="bool")))
     if name == "ranking_softmax" and options.get("where") is not None:
         where = ops.broadcast_to(ops.cast(options["where"], "bool"), ops.shape(y_pred))
         return ops.any(where, axis=-1)
@@ -222,6 +226,10 @@ class Loss(keras.losses.Loss):
         dtype: Any = None,
         **options: Any,
     ):
+        if keras.backend.backend() != "jax":
+            raise ValueError(
+                f"jaxloss.keras needs Keras's JAX backend (KERAS_BACKEND=jax); the backend is {keras.backend.backend()!r}."
+            )
         if self._loss_name is not None:
             loss = self._loss_name
         loss_name, options = _resolve(loss, dict(options))
@@ -238,7 +246,7 @@ class Loss(keras.losses.Loss):
         options = _without_defaults(function, options)
         extra = _extra_arrays(function)
         arrays = {p.name: options.pop(p.name) for p in extra if p.name in options}
-        missing = [p.name for p in extra if p.default is inspect.Parameter.empty and p.name not in arrays]
+        missing = [p.name for p in extra if p.name not in arrays]
         if missing:
             raise TypeError(f"jaxloss.keras: {loss_name} needs {', '.join(missing)} (arrays or keras.Variables).")
         bound = _validated(loss_name, function, options)
@@ -247,7 +255,7 @@ class Loss(keras.losses.Loss):
         self.options = {**arrays, **options}
         self._bound = bound
         self._function = function
-        self._arrays = tuple((p.name, arrays.get(p.name, p.default)) for p in extra)
+        self._arrays = tuple(arrays[p.name] for p in extra)
         self._keyword_options = dict(options)
         self._given_dtype = dtype
         option_names = {p.name for p in _option_parameters(function)}
@@ -273,9 +281,7 @@ class Loss(keras.losses.Loss):
         """jaxloss's per-sample values, with a Keras mask where the loss leaves entries out."""
         if self.loss_name in _INTEGER_LABELS_ONLY:
             y_true = ops.cast(y_true, "int32")
-        arrays = [_read(v) for _, v in self._arrays]
-        while arrays and arrays[-1] is None:
-            arrays.pop()
+        arrays = [_read(v) for v in self._arrays]
         options = {k: _read(v) for k, v in self._keyword_options.items()}
         options.update(self._batch_options)
         values = self._function(y_true, y_pred, *arrays, **options, reduction="none")
@@ -345,7 +351,8 @@ def _generated_class(name: str) -> type[Loss]:
     function = getattr(jaxloss, name)
     options = _option_parameters(function)
     clash = [p.name for p in options if p.name in (*_KERAS_ARGUMENTS, "loss")]
-    assert not clash, (name, clash)
+    if clash:  # a flat Keras config could not tell the option from Keras's argument
+        raise RuntimeError(f"jaxloss.keras: {name}'s option(s) {clash} clash with Keras's loss arguments.")
     keras_params = (
         inspect.Parameter("reduction", inspect.Parameter.KEYWORD_ONLY, default="sum_over_batch_size"),
         inspect.Parameter("name", inspect.Parameter.KEYWORD_ONLY, default=None, annotation="str | None"),
@@ -379,16 +386,19 @@ def _register_plain_objects() -> None:
     Unregistered, Keras saves a function by its bare name and reloads Keras's function of
     that name (or fails for a name Keras lacks), and cannot find the bound-loss class.
     """
-    for name in _registry.canonical_names():
+    for name in _loss_names():
         keras.saving.register_keras_serializable(package=_PACKAGE, name=name)(getattr(jaxloss, name))
     keras.saving.register_keras_serializable(package=_PACKAGE, name="get")(_Bound)
 
 
 _CLASSES: dict[str, type[Loss]] = {name: _generated_class(name) for name in _loss_names()}
 globals().update({cls.__name__: cls for cls in _CLASSES.values()})
-__all__ += sorted(cls.__name__ for cls in _CLASSES.values())
+__all__ += sorted(cls.__name__ for cls in _CLASSES.values())  # pyright: ignore[reportUnsupportedDunderAll]
 _register_plain_objects()
 
 
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+def __getattr__(name: str) -> type[Loss]:
+    # Reached only for a name that is not a generated class; its annotation tells type
+    # checkers, which cannot see the generated classes, that jaxloss.keras.Huber is a Loss class.
+    valid = ", ".join(sorted(cls.__name__ for cls in _CLASSES.values()))
+    raise AttributeError(f"module 'jaxloss.keras' has no attribute {name!r}; its loss classes are {valid}.")

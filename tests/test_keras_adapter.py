@@ -348,6 +348,12 @@ def test_a_class_for_every_loss_with_the_functions_options():
         jk.LinearCrossEntropy()
 
 
+def test_needs_the_jax_backend(monkeypatch):
+    monkeypatch.setattr(keras.backend, "backend", lambda: "torch")
+    with pytest.raises(ValueError, match=r"needs Keras's JAX backend \(KERAS_BACKEND=jax\); the backend is 'torch'"):
+        jk.Huber()
+
+
 def test_names_dtypes_and_configs_as_keras():
     for cls in _adapter_classes():
         ours = _build(cls)

@@ -348,6 +348,20 @@ def test_a_class_for_every_loss_with_the_functions_options():
         jk.LinearCrossEntropy()
 
 
+def test_loss_from_a_name_a_function_or_a_bound_loss():
+    for spelling in ("mse", "MeanSquaredError", "mean_squared_error", jaxloss.mean_squared_error):
+        assert jk.Loss(spelling).loss_name == "mean_squared_error"
+    assert jk.Loss(jaxloss.huber, delta=0.5).options == {"delta": 0.5}
+    bound = jk.Loss(jaxloss.get("huber", delta=0.5, reduction="sum"))
+    assert (bound.options, bound.reduction, bound.name) == ({"delta": 0.5}, "sum", "huber_loss")
+    with pytest.raises(ValueError, match="was given reduction='mean' and a bound reduction='sum'; give one"):
+        jk.Loss(jaxloss.get("huber", reduction="sum"), reduction="mean")
+    with pytest.raises(ValueError, match="unknown loss 'hubber'"):
+        jk.Loss("hubber")
+    # Options at their defaults are not kept: a loss from a complete config equals the original.
+    assert jk.Huber(delta=1.0).options == {} and jk.GaussianNll(variance=1.0).options == {"variance": 1.0}
+
+
 def test_needs_the_jax_backend(monkeypatch):
     monkeypatch.setattr(keras.backend, "backend", lambda: "torch")
     with pytest.raises(ValueError, match=r"needs Keras's JAX backend \(KERAS_BACKEND=jax\); the backend is 'torch'"):

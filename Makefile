@@ -69,7 +69,7 @@ demo: $(VENV)/.examples-installed
 # Warnings are errors; the link check looks at the built pages only (no network).
 docs: $(VENV)/.docs-installed
 	rm -rf $(DOCS_OUT)
-	$(BIN)/python -m sphinx -W --keep-going -n -q -b html docs $(DOCS_OUT)
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs $(DOCS_OUT)
 	$(BIN)/python tools/check_links.py $(DOCS_OUT)
 	@echo "open $(DOCS_OUT)/index.html"
 

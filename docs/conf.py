@@ -132,7 +132,8 @@ def _example_pages() -> list[str]:
         body = re.sub(r"``([^`]+)``", r"`\1`", body.strip())
         body = re.sub(r"\n\n    (python examples/.*)", r"\n\n```bash\n\1\n```", body)
         image = DOCS / "images" / f"{script.stem}.png"
-        page = [f"# {title.strip().rstrip('.')}", "", body, ""]
+        # The script's name as the title (short in the sidebar); its docstring's first line leads.
+        page = [f"# {script.name}", "", f"**{title.strip()}**", "", body, ""]
         if image.exists():
             page += [f"![{script.stem}](../images/{image.name})", ""]
         page += [

@@ -6,6 +6,10 @@ for the library's own code; Keras layers, for one, broadcast their biases). A
 block with ``>>>`` prompts is a doctest (its printed output is compared); any other
 block is executed and must not raise (the pages assert what they claim). From a copy
 of tests/ without docs/ beside it (the installed-wheel run) these tests are skipped.
+
+A block that cannot run in one test process (a multi-host script) is preceded by the
+comment ``<!-- docs-test: skip, REASON -->``, and a page by ``<!-- docs-test: skip-page,
+REASON -->``; the reason names the test that runs that code instead.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import jax
@@ -23,7 +28,13 @@ import pytest
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 # Generated at build time from the docstrings and the example scripts (tested where they live).
 GENERATED = ("_build", "api", "examples")
-FENCE = re.compile(r"^```python[^\n]*\n(.*?)^```\s*$", re.M | re.S)
+FENCE = re.compile(r"^(?P<indent>[ \t]*)```python[^\n]*\n(?P<code>.*?)^(?P=indent)```[ \t]*$", re.M | re.S)
+SKIP_BLOCK = re.compile(r"<!--\s*docs-test:\s*skip,\s*(?P<reason>.*?)\s*-->\s*$")
+SKIP_PAGE = re.compile(r"<!--\s*docs-test:\s*skip-page,\s*(?P<reason>.*?)\s*-->")
+# Pages whose author has yet to mark them, with the reason (the marker in the page replaces an entry).
+UNMARKED_SKIPS = {
+    "scaling_out.md": "a multi-process script (jax.distributed.initialize); tests/test_multiprocess.py runs it",
+}
 # Pages whose code imports a framework or trains for a while: run by make test-all, sampled out of CI.
 SLOW_PAGES: set[str] = set()
 
@@ -36,14 +47,25 @@ def _pages() -> list[Path]:
     )
 
 
-def _blocks(page: Path) -> list[tuple[int, str]]:
+def _blocks(page: Path) -> list[tuple[int, str, str | None]]:
+    """(first line, code, reason to skip or None) for each python block of the page."""
     text = page.read_text()
-    return [(text.count("\n", 0, m.start()) + 2, m.group(1)) for m in FENCE.finditer(text)]
+    blocks = []
+    for m in FENCE.finditer(text):
+        before = text[: m.start()].rstrip("\n").rpartition("\n")[2]
+        skip = SKIP_BLOCK.search(before)
+        code = textwrap.dedent(m.group("code"))
+        blocks.append((text.count("\n", 0, m.start()) + 2, code, skip.group("reason") if skip else None))
+    return blocks
 
 
 def _param(page: Path):
     name = page.relative_to(DOCS).as_posix()
     marks = [pytest.mark.slow] if name in SLOW_PAGES else []
+    skip = SKIP_PAGE.search(page.read_text())
+    reason = skip.group("reason") if skip else UNMARKED_SKIPS.get(name)
+    if reason:
+        marks.append(pytest.mark.skip(reason=f"{name}: {reason}"))
     return pytest.param(page, id=name, marks=marks)
 
 
@@ -58,7 +80,9 @@ def test_page_code_runs(page: Path):
 def _run_page(page: Path) -> None:
     namespace: dict = {"__name__": f"docs.{page.stem}"}
     parser = doctest.DocTestParser()
-    for line, code in _blocks(page):
+    for line, code, skip in _blocks(page):
+        if skip:
+            continue
         where = f"{page.relative_to(DOCS.parent)}:{line}"
         if re.search(r"^\s*>>> ", code, re.M):
             test = parser.get_doctest(code, namespace, where, str(page), line - 1)

@@ -729,7 +729,10 @@ def linear_cross_entropy(
     gather or scatter. Within a chunk, the gradient walks the vocabulary in blocks
     and adds each block's ``dweight`` into its slice of the output in place, so no
     weight-sized temporary is formed either (the ``dweight`` accumulator is the
-    gradient itself; under ``bfloat16`` it is a float32 copy).
+    gradient itself; under ``bfloat16`` it is a float32 copy). The temporaries of
+    value and gradient are one ``(chunk_size, V)`` float32 block of logits and a few
+    ``(d, vocab block)`` and ``(chunk_size, d)`` buffers (a second block of logits
+    only when the gradient with respect to ``logit_soft_cap`` is asked for).
 
     Args:
       y_true: integer class indices, shape ``(...)`` (``(N,)``, or ``(B, T)`` for a
@@ -761,7 +764,10 @@ def linear_cross_entropy(
         vocabulary, also with ``axis_name``): each token's value is multiplied by
         its label's weight, and ``"mean_with_sample_weight"`` divides by the sum of
         the valid tokens' ``sample_weight * class_weight[y]`` (PyTorch's
-        ``cross_entropy(weight=...)`` weighted mean).
+        ``cross_entropy(weight=...)`` weighted mean); the other reductions divide as
+        without it. With label smoothing the whole smoothed value is weighted by
+        ``class_weight[y]`` (PyTorch weighs each class of the smoothing part by its own
+        weight), as in ``sparse_categorical_crossentropy``.
       sample_weight: per-token weights of the labels' shape or a leading prefix of
         it (``(B,)`` for ``(B, T)`` labels), or a scalar.
       reduction: ``"sum_over_batch_size"`` (the default) and ``"mean"`` divide
@@ -818,8 +824,8 @@ def linear_cross_entropy(
       >>> print(f"{float(tied):.5f}")
       1.03804
       >>> per_token = jaxloss.linear_cross_entropy(y, hidden, weight, ignore_class=2, reduction="none")
-      >>> print(per_token.round(4).tolist())
-      [0.4076, 0.4076, 0.0]
+      >>> print([f"{x:.4f}" for x in per_token.tolist()])
+      ['0.4076', '0.4076', '0.0000']
       >>> batch = jaxloss.linear_cross_entropy(y[None], hidden[None], weight, reduction="none")  # (B, T, d)
       >>> batch.shape
       (1, 3)

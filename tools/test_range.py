@@ -15,8 +15,9 @@ Targets:
 
 Usage::
 
-    python tools/test_range.py [floor] [newest] [--pins "jax==0.8.1 optax==0.2.6"]
-                               [--workers N] [--all] [--dir build/test-range] [-- PYTEST ARGS]
+    python tools/test_range.py [floor] [newest] [--pins "jax==0.8.1 optax==0.2.7"] [--python 3.13]
+                               [--workers N] [--all] [--select tests/test_hinge.py ...]
+                               [--dir build/test-range] [--source DIR] [-- PYTEST ARGS]
 
 ``--pins`` replaces or adds exact versions for the floor target (used to bisect the
 floor); ``--all`` runs the whole grid (``--run-slow``) instead of CI's sample. The
@@ -134,7 +135,9 @@ def summary_line(log: str) -> str:
     return "no pytest summary line"
 
 
-def run_suite(name: str, venv_python: str, target_dir: Path, workers: int, run_all: bool, pytest_args: list[str]):
+def run_suite(
+    venv_python: str, target_dir: Path, workers: int, run_all: bool, pytest_args: list[str], select: list[str]
+):
     run_dir = target_dir / "run"
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
@@ -145,7 +148,7 @@ def run_suite(name: str, venv_python: str, target_dir: Path, workers: int, run_a
         cmd += ["-n", str(workers)]
     if run_all:
         cmd.append("--run-slow")
-    cmd += [*pytest_args, "tests", "--pyargs", "jaxloss"]
+    cmd += [*pytest_args, *(select or ["tests", "--pyargs", "jaxloss"])]
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("PYTHONPATH", None)
     if not run_all:
@@ -203,6 +206,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workers", type=int, default=int(os.environ.get("TEST_RANGE_WORKERS", "2")))
     parser.add_argument("--all", action="store_true", help="the whole grid (--run-slow), not CI's sample")
+    parser.add_argument(
+        "--select",
+        nargs="+",
+        default=[],
+        help="test paths to run (default: tests and the doctests), e.g. tests/test_hinge.py",
+    )
+    parser.add_argument("--python", choices=["3.11", "3.12", "3.13"], help="the interpreter for every target")
     parser.add_argument("--dir", type=Path, default=REPO / "build" / "test-range")
     parser.add_argument("--source", type=Path, default=REPO, help="the source tree to test (default: this one)")
     args = parser.parse_args(argv)
@@ -211,8 +221,8 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     pythons = {
-        "floor": os.environ.get("PYTHON_FLOOR") or pyenv_python("3.11.*"),
-        "newest": os.environ.get("PYTHON_NEWEST") or pyenv_python("3.12.*"),
+        "floor": os.environ.get("PYTHON_FLOOR") or pyenv_python(f"{args.python or '3.11'}.*"),
+        "newest": os.environ.get("PYTHON_NEWEST") or pyenv_python(f"{args.python or '3.12'}.*"),
     }
     wheel = build_wheel(pythons[args.targets[0]], args.dir / "wheel")
     results = []
@@ -226,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             install_newest(venv_python, wheel)
         found = versions(venv_python)
         print("versions: " + ", ".join(f"{k} {v}" for k, v in found.items()), flush=True)
-        rc, line, seconds = run_suite(target, venv_python, target_dir, args.workers, args.all, pytest_args)
+        rc, line, seconds = run_suite(venv_python, target_dir, args.workers, args.all, pytest_args, args.select)
         results.append((target, found, rc, line, seconds))
 
     print(f"\ntest-range ({time.perf_counter() - start:.0f}s in all, wheel {wheel.name}):")

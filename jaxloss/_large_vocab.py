@@ -71,8 +71,8 @@ _BLOCK_ELEMENTS = 2**23
 _MIN_CHUNK = 256
 _MAX_CHUNK = 1024
 # The backward's vocabulary block: d * vocab_block floats of dweight (and of the
-# weight's slice) per step, about 2**20, within [256, 4096] classes.
-_VOCAB_BLOCK_ELEMENTS = 2**20
+# weight's slice) per step, about 2**19 (2 MiB), within [256, 4096] classes.
+_VOCAB_BLOCK_ELEMENTS = 2**19
 _MIN_VOCAB_BLOCK = 256
 _MAX_VOCAB_BLOCK = 4096
 
@@ -91,7 +91,7 @@ def default_chunk_size(vocab_size: int) -> int:
 
 
 def default_vocab_block(hidden_size: int) -> int:
-    """The backward's vocabulary block: the power of two nearest ``2**20 / d``, within [256, 4096]."""
+    """The backward's vocabulary block: the power of two nearest ``2**19 / d``, within [256, 4096]."""
     return _nearest_power_of_two(_VOCAB_BLOCK_ELEMENTS / max(int(hidden_size), 1), _MIN_VOCAB_BLOCK, _MAX_VOCAB_BLOCK)
 
 
@@ -118,7 +118,7 @@ def _vary(x: jax.Array, axes: frozenset) -> jax.Array:
         return x
     if hasattr(lax, "pcast"):
         return lax.pcast(x, missing, to="varying")
-    return lax.pvary(x, missing)  # pragma: no cover - jax < 0.8
+    return lax.pvary(x, missing)  # pyright: ignore[reportAttributeAccessIssue]  # pragma: no cover - jax < 0.8
 
 
 def _match(ct: jax.Array, like: jax.Array) -> jax.Array:
@@ -322,15 +322,15 @@ def _sweep(cfg: _Config, hidden, weight, bias, labels, a, zl, cap, *, ct=None, l
             lse_c = m + jnp.log(stats[0])
             z_label = stats[1]
             loss = lse_c - (1.0 - a) * z_label if cfg.smoothing else lse_c - z_label
-            if cfg.smoothing:
-                z_mean = stats[2] / vocab
+            z_mean = stats[2] / vocab if cfg.smoothing else None
+            if z_mean is not None:
                 loss = loss - a * z_mean
             if cfg.z_loss:
                 loss = loss + zl * jnp.square(lse_c)
             per_token = {
                 "loss": loss,
                 "lse": lse_c,
-                "dlda": (z_label - z_mean) if cfg.smoothing else None,
+                "dlda": None if z_mean is None else z_label - z_mean,
                 "dldz": jnp.square(lse_c),
             }
             for key in ("loss", "lse", "dlda", "dldz"):
@@ -343,6 +343,7 @@ def _sweep(cfg: _Config, hidden, weight, bias, labels, a, zl, cap, *, ct=None, l
             lse_c = lax.dynamic_slice_in_dim(lse, start, c)
 
         if grads:
+            assert ct is not None
             w = jnp.where(valid, jnp.where(named, lax.dynamic_slice_in_dim(ct, start, c), jnp.nan), 0.0).astype(dt)
             p_scale = 1.0 + 2.0 * zl * lse_c if cfg.z_loss else None
             carry = gradients(carry, z, raw if "cap" in grads else None, h, y, w, lse_c, p_scale, start, fresh)
@@ -572,15 +573,15 @@ def _linear_cross_entropy(
     *,
     bias=None,
     weight_layout: WeightLayout = "dv",
-    chunk_size=None,
-    ignore_class=None,
-    label_smoothing=0.0,
-    z_loss=0.0,
-    logit_soft_cap=None,
-    class_weight=None,
-    sample_weight=None,
+    chunk_size: int | None = None,
+    ignore_class: int | None = None,
+    label_smoothing: Any = 0.0,
+    z_loss: Any = 0.0,
+    logit_soft_cap: Any = None,
+    class_weight: Any = None,
+    sample_weight: Any = None,
     reduction: Reduction = "sum_over_batch_size",
-    axis_name=None,
+    axis_name: Hashable | None = None,
     path: str = "auto",
     vocab_block: int | None = None,
 ):
@@ -680,10 +681,10 @@ def _kernel(cfg: _Config, reduction, y_true, hidden, weight, bias, class_weight,
     bias = None if bias is None else bias.astype(mm)
     labels = y_true.reshape(n)
     if reduction in ("none", None) or cfg.path == "recompute":
-        values = _token_losses(cfg, hidden, weight, bias, labels, *hyper).reshape(shape)
+        values = jnp.reshape(_token_losses(cfg, hidden, weight, bias, labels, *hyper), shape)
         return reduce(values, weight_of, reduction)
     # d(reduced)/d(values) is known before any value is: the fused sweep's per-token coefficient.
-    coef = reduction_cotangent(jnp.zeros(shape, dt), weight_of, reduction).reshape(n)
+    coef = jnp.reshape(reduction_cotangent(jnp.zeros(shape, dt), weight_of, reduction), (n,))
     return _weighted_sum(cfg, hidden, weight, bias, labels, coef, *hyper)
 
 

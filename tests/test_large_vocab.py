@@ -277,8 +277,8 @@ def test_default_chunk_size():
 
 def test_default_vocab_block():
     assert default_vocab_block(64) == 4096
-    assert default_vocab_block(512) == 2048
-    assert default_vocab_block(1024) == 1024
+    assert default_vocab_block(512) == 1024
+    assert default_vocab_block(1024) == 512
     assert default_vocab_block(4096) == 256
     assert default_vocab_block(16384) == 256
 
@@ -812,7 +812,7 @@ def _temp_bytes(n, d, v, chunk, *, grad, **options):
 
 
 @pytest.mark.parametrize("layout", ["dv", "vd"])
-@pytest.mark.parametrize("n", [8192, 32768])
+@pytest.mark.parametrize("n", [1024, 8192, 32768])
 def test_value_and_grad_memory(n, layout):
     """No weight-sized temporary: one (chunk, V) block of logits, the hidden-sized gradient, a few MiB."""
     d, v, chunk = 1024, 65536, 256

@@ -41,7 +41,7 @@ SAMPLE_FRACTION = 0.12
 # summary line of a sampled run; None until measured. Re-measure after large changes.
 TEST_ALL_MINUTES: float | None = None
 
-# Registered here rather than in pyproject.toml alone, so a copy of tests/ run against an
+# Registered here as well as in pyproject.toml, so a copy of tests/ run against an
 # installed wheel (tools/test_range.py) behaves as the source tree does.
 MARKERS = (
     "slow: exhaustive sweeps, run with `make test-all` (CI runs a seeded sample)",
@@ -52,6 +52,7 @@ FILTERWARNINGS = (
     "error",
     "ignore::DeprecationWarning:keras.*",
     "ignore::DeprecationWarning:tensorflow.*",
+    "ignore:Explicitly requested dtype int64 requested in ShapeDtypeStruct:UserWarning",
 )
 
 

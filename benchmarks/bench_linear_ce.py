@@ -56,7 +56,8 @@ from jaxloss._large_vocab import _linear_cross_entropy, default_chunk_size
 
 MiB = 2**20
 SECTIONS = ("memory", "peak", "time")
-PEAK_IMPLS = ("naive", "jaxloss (d, V)", "jaxloss (V, d)", "torch chunked", "torch reference")
+# "dv": the (d, V) weight layout; "vd": (V, d).
+PEAK_IMPLS = ("naive", "jaxloss dv", "jaxloss vd", "torch chunked", "torch reference")
 
 
 def _torch():
@@ -207,7 +208,7 @@ def peak_worker(impl: str, n: int, d: int, v: int) -> dict[str, Any]:
         run = torch_value_and_grad(torch, h, w, y, chunked=impl == "torch chunked")
         del h, w, y  # torch holds its own copies
     else:
-        layout = "vd" if impl == "jaxloss (V, d)" else "dv"
+        layout = "vd" if impl == "jaxloss vd" else "dv"
         loss = naive_mean if impl == "naive" else lce_mean(None, layout=layout)
         args = (jnp.asarray(h), jnp.asarray(w if layout == "dv" else np.ascontiguousarray(w.T)), jnp.asarray(y))
         del h, w, y
@@ -228,19 +229,22 @@ def peak_worker(impl: str, n: int, d: int, v: int) -> dict[str, Any]:
     return {"impl": impl, "n": n, "d": d, "v": v, "growth_mib": (peak - base) / 1024, "first_call_s": seconds}
 
 
-def peak_section(ns: list[int], d: int, v: int) -> list[dict[str, Any]]:
+def peak_section(ns: list[int], d: int, v: int, impls: tuple[str, ...] = PEAK_IMPLS) -> list[dict[str, Any]]:
     rows = []
     for n in ns:
         row: dict[str, Any] = {"n": n, "d": d, "v": v, "weight_mib": d * v * 4 / MiB, "logits_mib": n * v * 4 / MiB}
-        for impl in PEAK_IMPLS:
+        for impl in impls:
             cmd = [sys.executable, os.path.abspath(__file__), "--peak-worker", impl, str(n), str(d), str(v)]
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
-            if proc.returncode != 0:
-                raise RuntimeError(f"{impl} at N={n} failed:\n{proc.stderr[-3000:]}")
+            if proc.returncode != 0:  # killed for memory, say: recorded, and the others still run
+                row[impl] = None
+                row[f"{impl} error"] = f"exit code {proc.returncode}: {proc.stderr[-2000:]}"
+                print(f"  {impl} at N={n}: exit code {proc.returncode}", flush=True)
+                continue
             result = json.loads(proc.stdout.strip().splitlines()[-1])
             row[impl] = result.get("growth_mib")
         rows.append(row)
-        parts = [f"{k} {row[k]:8.1f}" for k in PEAK_IMPLS if row[k] is not None]
+        parts = [f"{k} {row[k]:8.1f}" for k in impls if row[k] is not None]
         print(
             f"N={n:6d} d={d} V={v}: peak growth (MiB)  " + "  ".join(parts) + f"   (|W| {row['weight_mib']:.0f} MiB)",
             flush=True,
@@ -385,6 +389,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--peak-ns", default="2048,4096,8192", help="token counts for the fresh-process peaks")
     parser.add_argument("--peak-d", type=int, default=512)
     parser.add_argument("--peak-v", type=int, default=32768)
+    parser.add_argument(
+        "--peak-impls", default=",".join(PEAK_IMPLS), help="comma-separated, of " + ", ".join(PEAK_IMPLS)
+    )
     parser.add_argument("--time-ns", default="2048", help="token counts to time, comma-separated")
     parser.add_argument("--time-d", type=int, default=512)
     parser.add_argument("--time-v", type=int, default=16384)
@@ -432,7 +439,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"plot: {png}")
     if "peak" in sections:
         print("\npeak resident memory, fresh processes, value_and_grad of the mean, float32")
-        record["peak"] = peak_section([int(x) for x in args.peak_ns.split(",")], args.peak_d, args.peak_v)
+        impls = tuple(args.peak_impls.split(","))
+        if set(impls) - set(PEAK_IMPLS):
+            raise SystemExit(f"--peak-impls: unknown {sorted(set(impls) - set(PEAK_IMPLS))}")
+        record["peak"] = peak_section([int(x) for x in args.peak_ns.split(",")], args.peak_d, args.peak_v, impls)
     if "time" in sections:
         chunks = [None if c == "default" else int(c) for c in args.chunks.split(",")]
         record["time"] = {

@@ -222,8 +222,8 @@ def plot(curve, samples, memory, out: pathlib.Path, title: str) -> pathlib.Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig = plt.figure(figsize=(12, 7.5))
-    grid = fig.add_gridspec(2, 2, height_ratios=[1, 0.9])
+    fig = plt.figure(figsize=(12, 7))
+    grid = fig.add_gridspec(2, 2, height_ratios=[1, 0.62])
     ax_loss, ax_mem = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
     smooth = np.convolve(curve["train"], np.ones(10) / 10, mode="valid")
     ax_loss.plot(np.arange(len(smooth)) + 9, smooth, label="training batch (moving average of 10)")
@@ -244,15 +244,16 @@ def plot(curve, samples, memory, out: pathlib.Path, title: str) -> pathlib.Path:
     ax_mem.set_yscale("log")
     ax_mem.set_ylim(top=max(naive) * 30)  # room for the legend above the bars
     ax_mem.set(
-        ylabel="XLA temporary memory (MiB, memory_analysis)",
-        title=f"Value and gradient of the loss alone: {memory[0]['tokens']:,} tokens, d = {memory[0]['d']}",
+        ylabel="temporary memory (MiB)",
+        title=f"The loss's value and gradient, {memory[0]['tokens']:,} tokens, d = {memory[0]['d']}\n"
+        "(XLA's memory_analysis, compile only)",
     )
     ax_mem.legend(fontsize=8, loc="upper left")
 
     ax_text = fig.add_subplot(grid[1, :])
     ax_text.axis("off")
     ax_text.set_title("Samples (temperature 0.7); the prompt is in bold", fontsize=10, loc="left")
-    y = 0.95
+    y = 0.98
     for prompt, text in samples:
         body = text[len(prompt) :].replace("\n", " / ")
         ax_text.text(
@@ -260,14 +261,14 @@ def plot(curve, samples, memory, out: pathlib.Path, title: str) -> pathlib.Path:
         )
         ax_text.text(
             0.0,
-            y - 0.07,
+            y - 0.1,
             body[:110] + "\n" + body[110:220],
             fontsize=9,
             family="monospace",
             va="top",
             transform=ax_text.transAxes,
         )
-        y -= 0.3
+        y -= 0.34
     fig.tight_layout()
     path = out / "lm_head.png"
     fig.savefig(path, dpi=80)
@@ -328,8 +329,8 @@ def main(argv: list[str] | None = None) -> dict:
             f"{r['linear_cross_entropy']:6,.0f} MiB linear_cross_entropy"
         )
     title = (
-        f"Character LM, tied (V, d) embedding, d = {args.d}, window {args.window}: "
-        f"{args.steps} steps of {args.batch} x {args.context}"
+        f"Character LM with a tied (V, d) embedding, d = {args.d}, window {args.window}\n"
+        f"{args.steps} steps of {args.batch} x {args.context} characters"
     )
     path = plot(curve, samples, memory, args.out, title)
     elapsed = time.perf_counter() - start

@@ -33,9 +33,42 @@ def pytest_addoption(parser):
 
 
 # Large parametrized grids: CI runs a seeded sample of each (at least SAMPLE_MIN
-# instances, and SAMPLE_FRACTION of them); `--run-slow` (make test-all) runs all.
+# instances, and SAMPLE_FRACTION of them) and deselects the rest at collection time,
+# with the tests marked slow; `--run-slow` (make test-all) runs all.
 SAMPLE_MIN = 4
 SAMPLE_FRACTION = 0.12
+# Minutes `make test-all` (everything, --run-slow) takes on CI's 2 cores, shown in the
+# summary line of a sampled run; None until measured. Re-measure after large changes.
+TEST_ALL_MINUTES: float | None = None
+
+# Registered here as well as in pyproject.toml, so a copy of tests/ run against an
+# installed wheel (tools/test_range.py) behaves as the source tree does.
+MARKERS = (
+    "slow: exhaustive sweeps, run with `make test-all` (CI runs a seeded sample)",
+    "presampled: a grid that samples itself per case; the generic CI sampler leaves it alone",
+    "unsampled: a parametrized test whose instances all run in CI (each is a page or case of its own)",
+)
+FILTERWARNINGS = (
+    "error",
+    "ignore::DeprecationWarning:keras.*",
+    "ignore::DeprecationWarning:tensorflow.*",
+    "ignore:Explicitly requested dtype int64 requested in ShapeDtypeStruct:UserWarning",
+)
+
+
+# What the CI sampler kept: {"kept": n, "total": n, "slow": n}, or None with --run-slow.
+_SAMPLE = pytest.StashKey[dict | None]()
+
+
+def pytest_configure(config):
+    registered = {line.split(":", 1)[0] for line in config.getini("markers")}
+    for marker in MARKERS:
+        if marker.split(":", 1)[0] not in registered:
+            config.addinivalue_line("markers", marker)
+    if config.inipath is None:
+        for rule in FILTERWARNINGS:
+            config.addinivalue_line("filterwarnings", rule)
+    config.stash[_SAMPLE] = None
 
 
 def _sampled_out(items):
@@ -44,7 +77,7 @@ def _sampled_out(items):
         if (
             isinstance(item, pytest.Function)
             and hasattr(item, "callspec")
-            and not {"slow", "presampled"} & set(item.keywords)
+            and not {"slow", "presampled", "unsampled"} & set(item.keywords)
         ):
             groups[(item.module.__name__, item.originalname)].append(item)
     out = set()
@@ -57,14 +90,50 @@ def _sampled_out(items):
     return out
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m, so the counts are of what runs
 def pytest_collection_modifyitems(config, items):
     if config.getoption("--run-slow"):
         return
-    skip = pytest.mark.skip(reason="exhaustive sweep: run with --run-slow (make test-all)")
     sampled_out = _sampled_out(items)
+    kept, dropped, slow = [], [], 0
     for item in items:
-        if "slow" in item.keywords or id(item) in sampled_out:
-            item.add_marker(skip)
+        if "slow" in item.keywords:
+            dropped.append(item)
+            slow += 1
+        elif id(item) in sampled_out:
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+    config.stash[_SAMPLE] = {"kept": len(kept), "total": len(kept) + len(dropped), "slow": slow}
+
+
+def pytest_sessionfinish(session):
+    # Under pytest-xdist each worker collects; its counts go to the controller, which prints.
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["jaxloss_sample"] = session.config.stash.get(_SAMPLE, None)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    sample = getattr(node, "workeroutput", {}).get("jaxloss_sample")
+    if sample is not None:
+        node.config.stash[_SAMPLE] = sample
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    sample = config.stash.get(_SAMPLE, None)
+    if not sample or sample["kept"] == sample["total"]:
+        return
+    duration = "not yet timed" if TEST_ALL_MINUTES is None else f"about {TEST_ALL_MINUTES:.0f} minutes on 2 cores"
+    terminalreporter.write_line(
+        f"sampled: ran {sample['kept']} of {sample['total']} collected tests (a seeded "
+        f"{SAMPLE_FRACTION:.0%} of each large grid, at least {SAMPLE_MIN} per grid; "
+        f"{sample['slow']} marked slow); run everything with `make test-all` (pytest --run-slow, {duration})"
+    )
 
 
 def _platforms(config):

@@ -103,3 +103,19 @@ def test_data_parallel_fast(tmp_path):
     assert metrics["single_device_accuracy"] > 0.5, metrics  # chance is 0.25
     assert abs(metrics["single_device_accuracy"] - metrics["sharded_accuracy"]) < 1e-3, metrics
     assert (tmp_path / "data_parallel.png").stat().st_size > 10_000
+
+
+def test_lm_head_fast(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    metrics = _load("lm_head").main(["--steps", "60", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    # Untrained, the model spreads its mass over the characters: log2(V) bits; 60 steps learn their frequencies.
+    assert metrics["first_held_out_bits"] > 6.0, metrics
+    assert metrics["final_held_out_bits"] < metrics["first_held_out_bits"] - 1.5, metrics
+    assert metrics["naive_minus_ours"] < 1e-5, metrics  # the same loss as on the explicit logits
+    for row in metrics["memory"]:  # compile-only memory at a large vocabulary: no (tokens, V) logits
+        assert row["linear_cross_entropy"] * 10 < row["naive"], row
+    for prompt, text in zip(["Return the ", "If the file ", "This module provides "], metrics["samples"], strict=True):
+        assert text.startswith(prompt) and len(text) > len(prompt) + 100
+    assert "held-out" in out
+    assert (tmp_path / "lm_head.png").stat().st_size > 10_000

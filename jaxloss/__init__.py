@@ -3,6 +3,7 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from ._checks import checked as checked
+from ._core import declarations as declarations
 from ._crossentropy import binary_crossentropy as binary_crossentropy
 from ._crossentropy import categorical_crossentropy as categorical_crossentropy
 from ._crossentropy import poly_loss as poly_loss
@@ -25,6 +26,7 @@ from ._hinge import multilabel_soft_margin as multilabel_soft_margin
 from ._hinge import perceptron as perceptron
 from ._hinge import soft_margin as soft_margin
 from ._hinge import squared_hinge as squared_hinge
+from ._large_vocab import linear_cross_entropy as linear_cross_entropy
 from ._likelihood import gaussian_nll as gaussian_nll
 from ._likelihood import poisson as poisson
 from ._likelihood import poisson_nll as poisson_nll
@@ -52,3 +54,64 @@ try:
     __version__ = version("jaxloss")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
+
+
+def __getattr__(name: str):
+    # jaxloss.keras imports keras: only on first use, so that `import jaxloss` never does.
+    if name == "keras":
+        import importlib
+
+        return importlib.import_module(".keras", __name__)
+    raise AttributeError(f"module 'jaxloss' has no attribute {name!r}")
+
+
+__all__ = [
+    "__version__",
+    "analytic_grad",
+    "binary_crossentropy",
+    "binary_focal_crossentropy",
+    "categorical_crossentropy",
+    "categorical_focal_crossentropy",
+    "categorical_generalized_cross_entropy",
+    "categorical_hinge",
+    "checked",
+    "circle",
+    "cosine_embedding",
+    "cosine_similarity",
+    "ctc",
+    "declarations",
+    "dice",
+    "gaussian_nll",
+    "generalized_kl_divergence",
+    "get",
+    "grad",
+    "hinge",
+    "hinge_embedding",
+    "huber",
+    "kl_divergence",
+    "linear_cross_entropy",
+    "log_cosh",
+    "margin_ranking",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "mean_squared_error",
+    "mean_squared_logarithmic_error",
+    "multi_margin",
+    "multiclass_hinge",
+    "multilabel_soft_margin",
+    "ntxent",
+    "perceptron",
+    "poisson",
+    "poisson_nll",
+    "poly_loss",
+    "ranking_softmax",
+    "sigmoid_focal",
+    "smooth_l1",
+    "soft_margin",
+    "sparse_categorical_crossentropy",
+    "sparsemax_loss",
+    "squared_hinge",
+    "triplet_margin",
+    "tversky",
+    "value_and_grad",
+]

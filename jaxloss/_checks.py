@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from jax.core import Tracer
 from jax.experimental import checkify
 
-from ._core import ArrayOption, LossSpec
+from ._core import ArrayOption, LossSpec, as_input
 from ._registry import BoundLoss, resolve_bound
 
 F = TypeVar("F", bound=Callable[..., jax.Array])
@@ -65,6 +65,10 @@ def _run_checks(spec: LossSpec, opts: Mapping[str, Any], y_true, y_pred, sample_
             _check(spec.name, _role_name(spec, role), bad, rule, x)
     if sample_weight is not None:
         _finite(spec.name, "sample_weight", jnp.asarray(sample_weight))
+    _option_checks(spec, opts, y_pred)
+
+
+def _option_checks(spec: LossSpec, opts: Mapping[str, Any], y_pred: Any) -> None:
     for name, option in spec.options.items():
         value = opts.get(name)
         if value is None or not hasattr(value, "shape") or not isinstance(option.kind, ArrayOption):
@@ -76,6 +80,38 @@ def _run_checks(spec: LossSpec, opts: Mapping[str, Any], y_true, y_pred, sample_
                 _check(spec.name, name, bad, rule, value)
         elif option.kind.dtype == "float":
             _finite(spec.name, name, value)
+
+
+def _run_direct_checks(spec: LossSpec, opts: Mapping[str, Any], arrays, sample_weight) -> None:
+    """A loss that computes itself (linear_cross_entropy): labels against its class count, the
+    second array's domain, every other float array finite."""
+    assert spec.classes is not None
+    arrays = [None if x is None else jnp.asarray(x) for x in arrays]
+    like = jax.ShapeDtypeStruct((spec.classes(arrays, opts),), jnp.float32)
+    for (name, x), role in zip(zip(spec.arrays, arrays, strict=True), ("y_true", "y_pred", None), strict=False):
+        if x is None:
+            continue
+        if role is None:
+            _finite(spec.name, name, x)
+            continue
+        for bad, rule in spec.domain(role, opts).rules(x, opts, like if role == "y_true" else x):
+            _check(spec.name, name, bad, rule, x)
+    if sample_weight is not None:
+        _finite(spec.name, "sample_weight", jnp.asarray(sample_weight))
+    _option_checks(spec, opts, like)
+
+
+def _direct_body(spec, reduction, static, arrays, sample_weight, numeric):
+    opts = {**dict(static), **numeric}
+    _run_direct_checks(spec, opts, arrays, sample_weight)
+    return spec.function(*arrays, sample_weight=sample_weight, reduction=reduction, **opts)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _jit_checked_direct(spec, reduction, static, arrays, sample_weight, numeric):
+    return checkify.checkify(_direct_body, errors=checkify.user_checks)(
+        spec, reduction, static, arrays, sample_weight, numeric
+    )
 
 
 def _body(spec, reduction, static, y_true, y_pred, sample_weight, numeric):
@@ -137,9 +173,18 @@ def checked(loss: Any) -> Callable[..., jax.Array]:
     @functools.wraps(spec.function)
     def safe(*args: Any, **kwargs: Any) -> jax.Array:
         arrays, sample_weight, reduction, options = spec.bind(args, {**bound, **kwargs})
-        static, y_true, y_pred, sw, numeric = spec.prepare_call(arrays, sample_weight, reduction, options)
-        err, out = _jit_checked(spec, reduction, static, y_true, y_pred, sw, numeric)
-        leaves = jax.tree_util.tree_leaves((y_true, y_pred, sw, numeric))
+        if spec.direct:
+            static, numeric = spec.split(spec.check_options(options, reduction))
+            inputs = tuple(
+                None if x is None else as_input(spec.name, n, x) for n, x in zip(spec.arrays, arrays, strict=True)
+            )
+            sw = None if sample_weight is None else as_input(spec.name, "sample_weight", sample_weight)
+            err, out = _jit_checked_direct(spec, reduction, static, inputs, sw, numeric)
+            leaves = jax.tree_util.tree_leaves((inputs, sw, numeric))
+        else:
+            static, y_true, y_pred, sw, numeric = spec.prepare_call(arrays, sample_weight, reduction, options)
+            err, out = _jit_checked(spec, reduction, static, y_true, y_pred, sw, numeric)
+            leaves = jax.tree_util.tree_leaves((y_true, y_pred, sw, numeric))
         if any(isinstance(x, Tracer) for x in leaves):
             # Inside the caller's trace: raise when the computation runs.
             jax.debug.callback(_throw, err)

@@ -63,7 +63,9 @@ class Static:
     """A Python value compiled into the program: a flag, an int, an axis or axes, a choice.
 
     ``kind`` is ``"bool"``, ``"int"``, ``"axis"`` (an int, checked against the input's
-    rank) or ``"axes"`` (None, an int or a tuple of ints); ``choices`` restricts the
+    rank), ``"axes"`` (None, an int or a tuple of ints), ``"name"`` (any hashable value,
+    such as a mesh axis name) or ``"choice"`` (one of ``choices``, from a ``Literal``
+    annotation); ``choices`` restricts the
     value (read from a ``Literal`` annotation); ``low`` bounds an int from below;
     ``optional`` allows None.
     """
@@ -282,7 +284,12 @@ def _check_static(loss: str, name: str, kind: Static, value: Any) -> Any:
             )
         ints = typing.cast(tuple[int, ...], items)
         value = tuple(int(a) for a in ints) if isinstance(value, (tuple, list)) else int(ints[0])
-    if kind.choices and value not in kind.choices:
+    elif kind.kind == "name":
+        try:
+            hash(value)
+        except TypeError:
+            raise ValueError(f"{loss}: {name} must be hashable (a name); received {name}={value!r}.") from None
+    if kind.choices and (isinstance(value, (bool, np.bool_)) or value not in kind.choices):
         valid = ", ".join(map(repr, kind.choices))
         raise ValueError(f"{loss}: {name} must be one of {valid}; received {name}={value!r}.")
     return value
@@ -726,7 +733,13 @@ class LossSpec:
     requires: Mapping[str, tuple[str, Any]]
     peers: tuple[Peer, ...]
     stack: Stack | None
-    bench: Bench
+    bench: Bench | None
+    # A loss whose public function computes it itself (linear_cross_entropy's chunked kernel):
+    # the registry knows its signature, options, domains and examples; ``reference`` computes the
+    # same loss plainly (for verify), from the same arguments.
+    direct: bool = False
+    reference: Callable[..., Any] | None = None
+    classes: Callable[[Sequence[Any], Mapping[str, Any]], int] | None = None
 
     # -- declaration-derived facts ------------------------------------------
 
@@ -742,6 +755,12 @@ class LossSpec:
         """The input domain of ``"y_true"`` or ``"y_pred"`` under these options."""
         domain = self.inputs[role]
         return domain({**self.defaults, **options}) if callable(domain) and not hasattr(domain, "draw") else domain
+
+    @property
+    def required_arrays(self) -> tuple[str, ...]:
+        """The positional arrays a call needs (a stacked form leaves the last one out)."""
+        params = self.signature.parameters
+        return tuple(n for n in self.arrays if params[n].default is inspect.Parameter.empty)
 
     @property
     def integer_labels(self) -> bool:
@@ -1044,7 +1063,7 @@ def _kind_of(loss: str, name: str, annotation: Any) -> Kind:
     if annotation is bool:
         return Static("bool")
     if typing.get_origin(annotation) is Literal:
-        return Static("int", choices=typing.get_args(annotation))
+        return Static("choice", choices=typing.get_args(annotation))
     raise TypeError(f"register({loss}): option {name!r} has no kind; annotate it with Flag, Positive, ... .")
 
 
@@ -1183,6 +1202,68 @@ def register(
         REGISTRY[name] = spec
         loss.spec = spec  # type: ignore[attr-defined]
         return loss
+
+    return deco
+
+
+def register_direct(
+    *,
+    inputs: Mapping[str, Any],
+    examples: Sequence[Example],
+    reference: Callable[..., Any],
+    classes: Callable[[Sequence[Any], Mapping[str, Any]], int],
+    aliases: Sequence[str] = (),
+    peers: Sequence[Peer] = (),
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Declare a loss whose public function computes it itself (its body runs).
+
+    For a kernel the shared path cannot express (``linear_cross_entropy``'s chunked sweep):
+    the registry reads its signature and option kinds as for :func:`register`, so ``get``,
+    bound options and ``checked()`` work; ``inputs`` gives the domains of ``"y_true"`` and of
+    the second array (``"y_pred"``); every example draws its arrays by hand (``draw`` returns
+    all of them); ``reference(*arrays, **options)`` computes the same loss plainly, and
+    verify compares the two gradients; ``classes(arrays, options)`` is the labels' range.
+    """
+
+    def deco(fn: Callable[P, R]) -> Callable[P, R]:
+        name = fn.__name__
+        arrays, options = _read_signature(fn)
+        if name in REGISTRY:
+            raise RuntimeError(f"loss {name!r} registered twice")
+        if not examples or any(e.draw is None for e in examples):
+            raise TypeError(f"register_direct({name}): every example draws its arrays by hand.")
+        spec = LossSpec(
+            name=name,
+            function=fn,
+            signature=inspect.signature(fn),
+            arrays=arrays,
+            options=options,
+            formula=lambda *a, **k: None,
+            gradient="reference",
+            local_grad=None,
+            vjp=None,
+            jvp=None,
+            mask=None,
+            inputs=dict(inputs),
+            examples=tuple(examples),
+            prepare=default_prepare,
+            reduced_axes=last_axis,
+            keras_class=None,
+            keras_options=None,
+            aliases=tuple(aliases),
+            requires={},
+            peers=tuple(peers),
+            stack=None,
+            bench=None,
+            direct=True,
+            reference=reference,
+            classes=classes,
+        )
+        for example in examples:
+            spec.check_options(example.options)
+        REGISTRY[name] = spec
+        fn.spec = spec  # type: ignore[attr-defined]
+        return fn
 
     return deco
 

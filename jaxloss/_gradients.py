@@ -36,6 +36,11 @@ class ValueAndGradFn(Protocol):
 def bound_options(loss: LossLike | BoundLoss, options: dict[str, Any]) -> tuple[LossSpec, Reduction, dict[str, Any]]:
     """The spec, the reduction and the other options of a loss (bound options kept), validated."""
     spec, bound = resolve_bound(loss)
+    if spec.direct:
+        raise TypeError(
+            f"{spec.name} takes the arrays {', '.join(spec.arrays)}, not (y_true, y_pred): take its gradients with "
+            "jax.grad, which runs its own rule (with respect to every float array and option)."
+        )
     merged = {**bound, **options}
     reduction = merged.pop("reduction", "sum_over_batch_size")
     spec.check_options(merged, reduction)

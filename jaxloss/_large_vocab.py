@@ -36,7 +36,7 @@ import dataclasses
 import functools
 import math
 from collections.abc import Hashable
-from typing import Any, Literal, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias
 
 import jax
 import jax.numpy as jnp
@@ -46,18 +46,30 @@ from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
 from ._core import (
+    ArrayOption,
+    Example,
+    Fraction,
+    IgnoreClass,
+    NonNegative,
+    Number,
     Reduction,
+    Scalar,
+    Static,
     Weighted,
     check_int,
     check_interval,
     check_number,
     check_reduction,
+    class_labels,
     effective_weight,
     is_concrete,
     is_static_zero,
+    nan_where,
     reduce,
     reduction_cotangent,
+    register_direct,
 )
+from ._inputs import NON_NEGATIVE, REAL, ClassLabels
 
 WeightLayout: TypeAlias = Literal["dv", "vd"]
 
@@ -606,6 +618,12 @@ def _linear_cross_entropy(
     if isinstance(class_weight, (list, tuple)):
         class_weight = np.asarray(class_weight, np.float32)
     y_true, hidden, weight, bias, class_weight = map(_as_array, (y_true, hidden, weight, bias, class_weight))
+    if jnp.issubdtype(y_true.dtype, jnp.floating):
+        # Float labels (Keras style) name a class only when integral; others get an index that
+        # names none (past any vocabulary, and not ignore_class), so they give NaN.
+        none = _MAX_VOCAB + (1 if ignore_class == _MAX_VOCAB else 0)
+        integral = jnp.isfinite(y_true) & (y_true == jnp.floor(y_true))
+        y_true = jnp.where(integral, y_true, none).astype(jnp.int32)
     # Keras's rank rule for integer labels: a trailing unit axis of the labels is squeezed.
     if y_true.ndim == hidden.ndim and y_true.ndim > 0 and y_true.shape[-1] == 1:
         y_true = jnp.squeeze(y_true, -1)
@@ -688,22 +706,105 @@ def _kernel(cfg: _Config, reduction, y_true, hidden, weight, bias, class_weight,
     return _weighted_sum(cfg, hidden, weight, bias, labels, coef, *hyper)
 
 
+# --------------------------------------------------------------------------
+# The declaration: the plain form it equals, the inputs it is checked on
+# --------------------------------------------------------------------------
+
+
+def naive_linear_cross_entropy(
+    y_true,
+    hidden,
+    weight,
+    *,
+    bias=None,
+    weight_layout="dv",
+    chunk_size=None,
+    ignore_class=None,
+    label_smoothing=0.0,
+    z_loss=0.0,
+    logit_soft_cap=None,
+    class_weight=None,
+    sample_weight=None,
+    reduction="sum_over_batch_size",
+    axis_name=None,
+):
+    """The same loss from the explicit ``(..., V)`` logits (what ``linear_cross_entropy`` never
+    builds): the reference that verify and the benchmarks compare with."""
+    del chunk_size, axis_name
+    hidden, weight = jnp.asarray(hidden), jnp.asarray(weight)
+    dt = jnp.promote_types(jnp.result_type(hidden.dtype, weight.dtype), jnp.float32)
+    z = (hidden @ (weight if weight_layout == "dv" else weight.T)).astype(dt)
+    if bias is not None:
+        z = z + jnp.asarray(bias, dt)
+    if logit_soft_cap is not None:
+        z = logit_soft_cap * jnp.tanh(z / logit_soft_cap)
+    labels = class_labels(jnp.asarray(y_true), z.shape[-1], ignore_class)
+    lse = jax.nn.logsumexp(z, axis=-1)
+    z_label = jnp.take_along_axis(z, labels.index[..., None], -1)[..., 0]
+    values = lse - (1.0 - label_smoothing) * z_label - label_smoothing * jnp.mean(z, -1) + z_loss * lse**2
+    if labels.ignored is not None:
+        values = jnp.where(labels.ignored, 0.0, values)
+    values = nan_where(labels.nan, values)
+    mask = None if labels.ignored is None else ~labels.ignored
+    if class_weight is not None:
+        per_token = jnp.take(jnp.asarray(class_weight, dt), labels.index)
+        mask = Weighted(mask, jnp.where(labels.ignored, 0.0, per_token) if labels.ignored is not None else per_token)
+    sw = None if sample_weight is None else jnp.asarray(sample_weight, dt)
+    return reduce(values, effective_weight(_NAME, values.shape, dt, sw, mask, reduction), reduction)
+
+
+def _example(shape=(12,), d=8, vocab=20, *, layout="dv", ignore=None, bias=False, class_weight=False):
+    """Labels, hidden states and a head of these sizes (``draw`` for the declaration's examples)."""
+
+    def draw(rng):
+        labels = rng.integers(0, vocab, shape)
+        if ignore is not None:
+            labels.reshape(-1)[::4] = ignore
+        hidden = rng.normal(0.0, 1.0, (*shape, d))
+        weight = rng.normal(0.0, 1.0 / np.sqrt(d), (d, vocab) if layout == "dv" else (vocab, d))
+        return labels, hidden, weight
+
+    return draw
+
+
+def _classes(arrays, options) -> int:
+    """V, read off the weight for its layout: the range of the labels."""
+    return int(np.shape(arrays[2])[1 if options.get("weight_layout", "dv") == "dv" else 0])
+
+
+@register_direct(
+    inputs={"y_true": ClassLabels(axis=-1), "y_pred": REAL},
+    examples=(
+        Example(draw=_example()),
+        Example({"label_smoothing": 0.1, "z_loss": 1e-3}, draw=_example()),
+        Example({"ignore_class": -100}, draw=_example(ignore=-100)),
+        Example({"logit_soft_cap": 5.0, "chunk_size": 5}, draw=_example()),
+        Example({"weight_layout": "vd"}, draw=_example(layout="vd"), label="tied"),
+        Example({"class_weight": np.linspace(0.5, 2.0, 20)}, draw=_example()),
+        Example({"bias": np.linspace(-1.0, 1.0, 20)}, draw=_example()),
+        Example({"chunk_size": 4}, draw=_example(shape=(2, 6)), label="rank3"),
+        Example({"axis_name": None}, draw=_example(), label="unsplit"),
+    ),
+    reference=naive_linear_cross_entropy,
+    classes=_classes,
+    aliases=("linear_ce", "fused_linear_cross_entropy"),
+)
 def linear_cross_entropy(
     y_true: ArrayLike,
     hidden: ArrayLike,
     weight: ArrayLike,
     *,
-    bias: ArrayLike | None = None,
+    bias: Annotated[ArrayLike | None, ArrayOption()] = None,
     weight_layout: WeightLayout = "dv",
-    chunk_size: int | None = None,
-    ignore_class: int | None = None,
-    label_smoothing: float | ArrayLike = 0.0,
-    z_loss: float | ArrayLike = 0.0,
-    logit_soft_cap: float | ArrayLike | None = None,
-    class_weight: ArrayLike | None = None,
+    chunk_size: Annotated[int | None, Static("int", low=1, optional=True)] = None,
+    ignore_class: IgnoreClass = None,
+    label_smoothing: Fraction = 0.0,
+    z_loss: NonNegative = 0.0,
+    logit_soft_cap: Annotated[Number | None, Scalar(0.0, low_open=True, optional=True)] = None,
+    class_weight: Annotated[ArrayLike | None, ArrayOption(domain=NON_NEGATIVE)] = None,
     sample_weight: ArrayLike | None = None,
     reduction: Reduction = "sum_over_batch_size",
-    axis_name: Hashable | None = None,
+    axis_name: Annotated[Hashable | None, Static("name", optional=True)] = None,
 ) -> jax.Array:
     r"""Cross-entropy of a linear head (an LM head), without ever holding the ``(..., V)`` logits.
 

@@ -20,7 +20,7 @@ import pytest
 from jax.experimental import checkify
 
 import jaxloss
-from jaxloss import _checks, _core, _gradients
+from jaxloss import _checks, _core, _gradients, _large_vocab
 from jaxloss._core import REGISTRY, ArrayOption, LossSpec, PerClass, Scalar, Static
 from jaxloss._inputs import ClassLabels, draw_inputs
 
@@ -30,12 +30,23 @@ SPECS = [pytest.param(spec, id=name) for name, spec in sorted(REGISTRY.items())]
 
 
 def _inputs(spec: LossSpec, index: int = 0, seed: int = 0):
+    """``(y_true, y_pred, options)``, or for a loss that takes more arrays, ``y_pred`` the tuple of the rest."""
     example = spec.examples[index]
-    y_true, y_pred = draw_inputs(spec, example, np.random.default_rng(seed))
-    y_true = np.asarray(y_true)
+    rng = np.random.default_rng(seed)
+    arrays = example.draw(rng) if spec.direct else draw_inputs(spec, example, rng)
+    y_true, *rest = (np.asarray(x) for x in arrays)
     if not np.issubdtype(y_true.dtype, np.integer):
         y_true = y_true.astype(np.float32)
-    return y_true, np.asarray(y_pred, np.float32), dict(example.options)
+    rest = [x.astype(np.float32) for x in rest]
+    return y_true, (rest[0] if len(rest) == 1 else tuple(rest)), dict(example.options)
+
+
+def _arrays(y_true, y_pred):
+    return (y_true, *y_pred) if isinstance(y_pred, tuple) else (y_true, y_pred)
+
+
+def _call(spec, y_true, y_pred, **kwargs):
+    return spec.function(*_arrays(y_true, y_pred), **kwargs)
 
 
 def _raises(exc, spec: LossSpec, argument: str, fn, *args, **kwargs):
@@ -65,12 +76,13 @@ BAD_ARRAYS = {
 def test_bad_arrays_are_refused_by_name(spec, kind):
     y_true, y_pred, options = _inputs(spec)
     exc, make = BAD_ARRAYS[kind]
-    names = spec.arrays[:2]
-    _raises(exc, spec, names[1], spec.function, y_true, make(y_pred), **options)
-    _raises(exc, spec, names[0], spec.function, make(y_true), y_pred, **options)
+    arrays = _arrays(y_true, y_pred)
+    for i, name in enumerate(spec.required_arrays):
+        bad = [*arrays[:i], make(arrays[i]), *arrays[i + 1 :]]
+        _raises(exc, spec, name, spec.function, *bad, **options)
     if kind != "none":  # sample_weight=None is no weight
-        w = np.ones(np.shape(spec.function(y_true, y_pred, reduction="none", **options)), np.float32)
-        _raises(exc, spec, "sample_weight", spec.function, y_true, y_pred, sample_weight=make(w), **options)
+        w = np.ones(np.shape(_call(spec, y_true, y_pred, reduction="none", **options)), np.float32)
+        _raises(exc, spec, "sample_weight", spec.function, *arrays, sample_weight=make(w), **options)
 
 
 def test_complex_input_is_not_truncated_to_its_real_part():
@@ -84,18 +96,18 @@ def test_broadcast_only_shapes_raise_naming_both(spec):
     y_true, y_pred, options = _inputs(spec)
     # y_true with an extra axis of 2: never what the loss reads, broadcastable for many.
     bad = np.stack([y_true, y_true], axis=-1)
-    message = _raises(ValueError, spec, "shape", spec.function, bad, y_pred, **options)
+    message = _raises(ValueError, spec, "shape", spec.function, *_arrays(bad, y_pred), **options)
     assert str(tuple(bad.shape)) in message or f"{spec.arrays[0]}.shape" in message, message
 
 
 @pytest.mark.parametrize("spec", SPECS)
 def test_sample_weight_of_another_shape_raises(spec):
     y_true, y_pred, options = _inputs(spec)
-    shape = np.shape(spec.function(y_true, y_pred, reduction="none", **options))
+    shape = np.shape(_call(spec, y_true, y_pred, reduction="none", **options))
     if not shape:
         pytest.skip("a scalar per-sample value takes any scalar weight")  # dice with axis=None
     bad = np.ones((*shape, 3), np.float32)
-    _raises(ValueError, spec, "sample_weight", spec.function, y_true, y_pred, sample_weight=bad, **options)
+    _raises(ValueError, spec, "sample_weight", spec.function, *_arrays(y_true, y_pred), sample_weight=bad, **options)
 
 
 # ----------------------------------------------------------------------------
@@ -121,6 +133,10 @@ def _option_cases(spec: LossSpec):
             cases.append((name, "yes", "must be True or False"))
         elif isinstance(kind, Static) and kind.kind in ("int", "axis"):
             cases.append((name, 1.5, name))
+        elif isinstance(kind, Static) and kind.kind == "choice":
+            cases.append((name, "neither", "must be one of"))
+        elif isinstance(kind, Static) and kind.kind == "name":
+            cases.append((name, ["unhashable"], "must be hashable"))
         elif isinstance(kind, PerClass):
             cases += [(name, np.ones((2, 2)), name), (name, "a", name)]
             if kind.low is not None:
@@ -141,7 +157,7 @@ OPTION_CASES = [
 def test_bad_option_values_raise_before_tracing(spec, option, value, text):
     y_true, y_pred, options = _inputs(spec)
     options[option] = value
-    message = _raises((ValueError, TypeError), spec, option, spec.function, y_true, y_pred, **options)
+    message = _raises((ValueError, TypeError), spec, option, _call, spec, y_true, y_pred, **options)
     assert text in message, message
     # The same check guards get() and the gradient helpers, before any call.
     with pytest.raises((ValueError, TypeError), match=re.escape(option)):
@@ -151,7 +167,7 @@ def test_bad_option_values_raise_before_tracing(spec, option, value, text):
 @pytest.mark.parametrize("spec", SPECS)
 def test_unknown_option_is_a_clear_error(spec):
     y_true, y_pred, options = _inputs(spec)
-    _raises(TypeError, spec, "delt", spec.function, y_true, y_pred, delt=1.0, **options)
+    _raises(TypeError, spec, "delt", _call, spec, y_true, y_pred, delt=1.0, **options)
     with pytest.raises(ValueError, match=rf"{spec.name} has no option\(s\) \['delt'\]; valid options are"):
         jaxloss.get(spec.name, delt=1.0)
 
@@ -191,19 +207,26 @@ LABEL_LOSSES = [s for s in SPECS if isinstance(s.values[0].domain("y_true", s.va
 def test_a_label_that_names_no_class_gives_nan_not_another_score(spec, bad):
     y_true, y_pred, options = _inputs(spec)
     options.pop("ignore_class", None)
-    classes = spec.domain("y_true", {**spec.defaults, **options}).classes(y_pred.shape, {**spec.defaults, **options})
+    full = {**spec.defaults, **options}
+    if spec.direct:
+        classes = spec.classes(_arrays(y_true, y_pred), full)
+    else:
+        classes = spec.domain("y_true", full).classes(y_pred.shape, full)
     labels = y_true.astype(np.float32 if bad in ("fraction", "nan") else y_true.dtype).copy()
     value = {"too_large": classes, "negative": -1, "fraction": 1.5, "nan": np.nan}[bad]
     labels.reshape(-1)[0] = value
-    out = np.asarray(spec.function(labels, y_pred, reduction="none", **options))
+    out = np.asarray(_call(spec, labels, y_pred, reduction="none", **options))
     assert np.isnan(out.reshape(-1)[0]), (bad, out)
-    good = np.asarray(spec.function(y_true, y_pred, reduction="none", **options))
+    good = np.asarray(_call(spec, y_true, y_pred, reduction="none", **options))
     if out.size > 1 and spec.name != "ctc":
         np.testing.assert_allclose(out.reshape(-1)[1:], good.reshape(-1)[1:], rtol=1e-6)
-    g = np.asarray(jaxloss.grad(spec.function, **options)(labels, y_pred))
-    assert np.any(np.isnan(g))
+    if spec.direct:
+        g = jax.grad(lambda h: jnp.sum(_call(spec, labels, (h, *y_pred[1:]), **options)))(jnp.asarray(y_pred[0]))
+    else:
+        g = jaxloss.grad(spec.function, **options)(labels, y_pred)
+    assert np.any(np.isnan(np.asarray(g)))
     with pytest.raises(checkify.JaxRuntimeError, match=rf"jaxloss.{spec.name}: {spec.arrays[0]} must"):
-        jaxloss.checked(spec.function)(labels, y_pred, **options)
+        jaxloss.checked(spec.function)(*_arrays(labels, y_pred), **options)
 
 
 # ----------------------------------------------------------------------------
@@ -227,17 +250,22 @@ def test_bound_options_survive_every_api(spec):
     index = spec.examples.index(example)
     y_true, y_pred, options = _inputs(spec, index)
     bound = jaxloss.get(spec.name, **options)
-    direct = spec.function(y_true, y_pred, **options)
-    assert_close(bound(y_true, y_pred), direct, F32)
+    arrays = _arrays(y_true, y_pred)
+    direct = spec.function(*arrays, **options)
+    assert_close(bound(*arrays), direct, F32)
     for reduction in ("sum", "none"):
-        want = spec.function(y_true, y_pred, reduction=reduction, **options)
-        assert_close(bound(y_true, y_pred, reduction=reduction), want, F32)
-        assert_close(jaxloss.get(bound, reduction=reduction)(y_true, y_pred), want, F32)
-    want_grad = jaxloss.grad(spec.name, **options)(y_true, y_pred)
-    assert_close(jaxloss.grad(bound)(y_true, y_pred), want_grad, F32)
-    assert_close(jaxloss.value_and_grad(bound)(y_true, y_pred)[1], want_grad, F32)
-    assert_close(jaxloss.analytic_grad(bound)(y_true, y_pred), want_grad, {"rtol": 2e-5, "atol": 1e-6})
-    assert_close(jaxloss.checked(bound)(y_true, y_pred), direct, F32)
+        want = spec.function(*arrays, reduction=reduction, **options)
+        assert_close(bound(*arrays, reduction=reduction), want, F32)
+        assert_close(jaxloss.get(bound, reduction=reduction)(*arrays), want, F32)
+    assert_close(jaxloss.checked(bound)(*arrays), direct, F32)
+    if spec.direct:
+        with pytest.raises(TypeError, match=rf"{spec.name} takes the arrays .* take its gradients with jax.grad"):
+            jaxloss.grad(bound)
+    else:
+        want_grad = jaxloss.grad(spec.name, **options)(y_true, y_pred)
+        assert_close(jaxloss.grad(bound)(y_true, y_pred), want_grad, F32)
+        assert_close(jaxloss.value_and_grad(bound)(y_true, y_pred)[1], want_grad, F32)
+        assert_close(jaxloss.analytic_grad(bound)(y_true, y_pred), want_grad, {"rtol": 2e-5, "atol": 1e-6})
     # Equal bound losses are equal static arguments: no retrace.
     assert bound == jaxloss.get(spec.name, **options) and hash(bound) == hash(jaxloss.get(spec.name, **options))
     traces = []
@@ -245,7 +273,7 @@ def test_bound_options_survive_every_api(spec):
     @jax.jit
     def apply(y_true, y_pred, loss):
         traces.append(1)
-        return loss(y_true, y_pred)
+        return loss(*_arrays(y_true, y_pred))
 
     apply = jax.jit(apply.__wrapped__, static_argnums=2)
     apply(y_true, y_pred, bound)
@@ -275,7 +303,7 @@ def test_checked_accepts_the_losses_signature_and_equals_it(spec):
     y_true, y_pred, options = _inputs(spec)
     safe = jaxloss.checked(spec.function)
     assert inspect.signature(safe) == inspect.signature(spec.function)
-    assert_close(safe(y_true, y_pred, **options), spec.function(y_true, y_pred, **options), F32)
+    assert_close(safe(*_arrays(y_true, y_pred), **options), _call(spec, y_true, y_pred, **options), F32)
 
 
 def test_checked_takes_the_three_array_form():
@@ -302,11 +330,12 @@ def test_checked_raises_under_the_callers_jit():
 @pytest.mark.parametrize("spec", SPECS)
 def test_transformations_agree(spec):
     y_true, y_pred, options = _inputs(spec)
+    first, rest = (y_pred[0], y_pred[1:]) if isinstance(y_pred, tuple) else (y_pred, ())
 
     def f(p):
-        return spec.function(y_true, p, **options)
+        return spec.function(y_true, p, *rest, **options)
 
-    p = jnp.asarray(y_pred)
+    p = jnp.asarray(first)
     eager = f(p)
     assert_close(jax.jit(f)(p), eager, F32)
     assert_close(jax.checkpoint(f)(p), eager, F32)
@@ -314,7 +343,7 @@ def test_transformations_agree(spec):
     shape = jax.eval_shape(f, p)
     assert shape.shape == eager.shape and shape.dtype == eager.dtype
     # vmap over two copies of the problem: each row equals the loss of that copy.
-    both = jax.vmap(lambda yt, yp: spec.function(yt, yp, **options))(
+    both = jax.vmap(lambda yt, yp: spec.function(yt, yp, *rest, **options))(
         np.stack([y_true, y_true]), jnp.stack([p, p * 0.5])
     )
     assert_close(both[0], eager, F32)
@@ -346,11 +375,12 @@ def test_a_python_float_option_sweep_compiles_once(spec):
     options.pop(name, None)
     kind = spec.options[name].kind
     values = [v for v in values if not kind.bake(v)]
-    spec.function(y_true, y_pred, **{name: values[0]}, **options)
-    before = _core._jit_forward._cache_size()
+    cache = _large_vocab._kernel if spec.direct else _core._jit_forward
+    _call(spec, y_true, y_pred, **{name: values[0]}, **options)
+    before = cache._cache_size()
     for value in values[1:]:
-        spec.function(y_true, y_pred, **{name: value}, **options)
-    assert _core._jit_forward._cache_size() == before, f"{spec.name}: {name} recompiles per value"
+        _call(spec, y_true, y_pred, **{name: value}, **options)
+    assert cache._cache_size() == before, f"{spec.name}: {name} recompiles per value"
 
 
 def test_gradient_and_checked_factories_build_nothing_new():

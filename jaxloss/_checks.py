@@ -31,7 +31,9 @@ def _first_index(bad: jax.Array) -> tuple[jax.Array, ...]:
     return tuple(jnp.unravel_index(flat, bad.shape)) if bad.ndim else ()
 
 
-def _check(loss: str, argument: str, bad: jax.Array, rule: str, values: jax.Array) -> None:
+def _check(loss: str, argument: str, bad: jax.Array, rule: str, values: jax.Array, *shown: jax.Array) -> None:
+    if shown:  # a rule on rows: the offending row and its value (a sum, a norm)
+        values = shown[0]
     bad = jnp.broadcast_to(bad, values.shape)
     index = _first_index(bad)
     where = "(" + ", ".join("{}" for _ in index) + ("," if len(index) == 1 else "") + ")"
@@ -61,8 +63,8 @@ def _role_name(spec: LossSpec, role: str) -> str:
 def _run_checks(spec: LossSpec, opts: Mapping[str, Any], y_true, y_pred, sample_weight) -> None:
     y_true, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
     for role, x in (("y_true", y_true), ("y_pred", y_pred)):
-        for bad, rule in spec.domain(role, opts).rules(x, opts, y_pred):
-            _check(spec.name, _role_name(spec, role), bad, rule, x)
+        for bad, rule, *shown in spec.domain(role, opts).rules(x, opts, y_pred):
+            _check(spec.name, _role_name(spec, role), bad, rule, x, *shown)
     if sample_weight is not None:
         _finite(spec.name, "sample_weight", jnp.asarray(sample_weight))
     _option_checks(spec, opts, y_pred)
@@ -76,8 +78,8 @@ def _option_checks(spec: LossSpec, opts: Mapping[str, Any], y_pred: Any) -> None
         value = jnp.asarray(value)
         domain = option.kind.domain
         if domain is not None:
-            for bad, rule in domain.rules(value, opts, y_pred):
-                _check(spec.name, name, bad, rule, value)
+            for bad, rule, *shown in domain.rules(value, opts, y_pred):
+                _check(spec.name, name, bad, rule, value, *shown)
         elif option.kind.dtype == "float":
             _finite(spec.name, name, value)
 
@@ -94,8 +96,8 @@ def _run_direct_checks(spec: LossSpec, opts: Mapping[str, Any], arrays, sample_w
         if role is None:
             _finite(spec.name, name, x)
             continue
-        for bad, rule in spec.domain(role, opts).rules(x, opts, like if role == "y_true" else x):
-            _check(spec.name, name, bad, rule, x)
+        for bad, rule, *shown in spec.domain(role, opts).rules(x, opts, like if role == "y_true" else x):
+            _check(spec.name, name, bad, rule, x, *shown)
     if sample_weight is not None:
         _finite(spec.name, "sample_weight", jnp.asarray(sample_weight))
     _option_checks(spec, opts, like)

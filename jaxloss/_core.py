@@ -448,11 +448,6 @@ def abs_slope(x: jax.Array) -> jax.Array:
     return jnp.where(x >= 0, 1.0, -1.0).astype(x.dtype)
 
 
-def max0_slope(x: jax.Array) -> jax.Array:
-    """d max(x, 0) / dx with autodiff's convention: 1 above, 0 below, 1/2 at the tie (NaN stays NaN)."""
-    return jnp.where(x > 0, 1.0, jnp.where(x == 0, 0.5, jnp.where(x < 0, 0.0, x))).astype(x.dtype)
-
-
 def safe_where(
     cond: jax.Array, fn: Callable[[jax.Array], jax.Array], x: jax.Array, fill: float, other: Any
 ) -> jax.Array:

@@ -33,7 +33,6 @@ from ._core import (
     along,
     class_labels,
     default_prepare,
-    max0_slope,
     nan_where,
     register,
     shape_error,
@@ -48,8 +47,13 @@ from ._inputs import BINARY, HINGE_LABELS, HINGE_ONE_HOT, LAST_AXIS_LABELS, PROB
 
 
 def relu_slope(x: jax.Array, tie: float = 0.0) -> jax.Array:
-    """d max(x, 0) / dx: 1 above 0, 0 below, ``tie`` at 0, NaN at NaN."""
-    return jnp.where(x > 0, 1.0, jnp.where(x < 0, 0.0, jnp.where(x == 0, tie, x))).astype(x.dtype)
+    """d max(x, 0) / dx: 1 above 0, 0 below, ``tie`` at 0, NaN at NaN.
+
+    ``sign(max(x, 0))``: ``jnp.maximum`` keeps a NaN, ``sign`` too; one op where selects
+    would take three.
+    """
+    slope = jnp.sign(jnp.maximum(x, 0.0))
+    return slope if tie == 0 else jnp.where(x == 0, tie, slope).astype(x.dtype)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
@@ -130,7 +134,7 @@ def _hinge(y_true, y_pred):
 
 def _hinge_grad(y_true, y_pred):
     t = _signed_labels(y_true)
-    return -t * max0_slope(1.0 - t * y_pred) / width(y_pred)
+    return -t * relu_slope(1.0 - t * y_pred, 0.5) / width(y_pred)
 
 
 @register(
@@ -271,7 +275,7 @@ def _categorical_hinge_grad(y_true, y_pred):
     # The max's gradient is shared evenly among tied entries, as autodiff does.
     at_max = (masked == neg).astype(y_pred.dtype)
     d_neg = (1.0 - y_true) * at_max / jnp.sum(at_max, axis=-1, keepdims=True)
-    return max0_slope(neg - pos + 1.0) * (d_neg - y_true)
+    return relu_slope(neg - pos + 1.0, 0.5) * (d_neg - y_true)
 
 
 def _negative_scores(rng):

@@ -26,7 +26,9 @@ import numpy as np
 _SUM_TOL = {jnp.dtype(jnp.bfloat16): 2e-2, jnp.dtype(jnp.float16): 5e-3}
 _DEFAULT_SUM_TOL = 1e-3
 
-Rule = tuple[jax.Array, str]
+# (bad, rule) or (bad, rule, shown): ``bad`` marks offending entries (of the input's shape, or of
+# ``shown``'s, such as one per row for a row sum), ``shown`` the values the error reports.
+Rule = tuple[Any, ...]
 
 
 def sum_tolerance(dtype: Any) -> float:
@@ -153,12 +155,11 @@ class Distribution(Domain):
     def rules(self, x, options, y_pred):
         ax = _axis(self.axis, options)
         tol = sum_tolerance(x.dtype)
-        sums = jnp.sum(x.astype(jnp.float32), axis=ax, keepdims=True)
-        row_bad = jnp.broadcast_to(jnp.abs(sums - 1.0) > tol, x.shape)
+        sums = jnp.sum(x.astype(jnp.float32), axis=ax)
         return [
             *_finite(x),
             ((x < 0) | (x > 1), "must hold probabilities in [0, 1]"),
-            (row_bad, f"rows along axis {ax} must sum to 1 (within {tol:g})"),
+            (jnp.abs(sums - 1.0) > tol, f"rows along axis {ax} must sum to 1 (within {tol:g})", sums),
         ]
 
 
@@ -175,11 +176,11 @@ class LogDistribution(Domain):
 
     def rules(self, x, options, y_pred):
         tol = sum_tolerance(x.dtype)
-        sums = jnp.sum(jnp.exp(x.astype(jnp.float32)), axis=-1, keepdims=True)
+        sums = jnp.sum(jnp.exp(x.astype(jnp.float32)), axis=-1)
         return [
             (jnp.isnan(x) | (x == jnp.inf), "must be finite or -inf (log 0) (found NaN or +infinity)"),
+            (jnp.abs(sums - 1.0) > tol, f"rows along axis -1 must sum to 1 (within {tol:g}) after exp", sums),
             (x > 0, "must hold log-probabilities (<= 0)"),
-            (jnp.broadcast_to(jnp.abs(sums - 1.0) > tol, x.shape), f"rows must sum to 1 after exp (within {tol:g})"),
         ]
 
 
@@ -310,9 +311,9 @@ class UnitVectors(Domain):
         return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
     def rules(self, x, options, y_pred):
-        norms = jnp.sqrt(jnp.sum(jnp.square(x.astype(jnp.float32)), axis=-1, keepdims=True))
+        norms = jnp.sqrt(jnp.sum(jnp.square(x.astype(jnp.float32)), axis=-1))
         tol = 10 * sum_tolerance(x.dtype)
-        return [*_finite(x), (jnp.broadcast_to(jnp.abs(norms - 1.0) > tol, x.shape), "rows must have norm 1")]
+        return [*_finite(x), (jnp.abs(norms - 1.0) > tol, f"rows must have norm 1 (within {tol:g})", norms)]
 
 
 @dataclasses.dataclass(frozen=True)

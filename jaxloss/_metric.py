@@ -39,7 +39,6 @@ from ._core import (
     Scalar,
     Stack,
     abs_slope,
-    max0_slope,
     nan_where,
     register,
     safe_where,
@@ -169,13 +168,13 @@ def _circle_vjp(y_true, y_pred, cot, *, gamma, margin, remove_diagonal, ref_labe
     # d softplus(z) = sigmoid(z); z's gradient is the softmax weights of each logsumexp.
     row = jnp.where(p.valid, cot * jax.nn.sigmoid(p.z), 0.0)[:, None]
     # d logit / d dist, through the pair weights (0 where max(., 0) clips them) and the distances.
-    d_pos_weight = p.pos_mask * max0_slope(p.pos_arg)
+    d_pos_weight = p.pos_mask * relu_slope(p.pos_arg, 0.5)
     d_pos_logit = -1.0 * gamma * (d_pos_weight * (margin - p.dist) - jnp.maximum(p.pos_arg, 0.0))
-    d_neg_weight = -p.neg_mask * max0_slope(p.neg_arg)
+    d_neg_weight = -p.neg_mask * relu_slope(p.neg_arg, 0.5)
     d_neg_logit = gamma * (d_neg_weight * ((1.0 - margin) - p.dist) - jnp.maximum(p.neg_arg, 0.0))
     d_dist = row * (p.soft_pos * d_pos_logit + p.soft_neg * d_neg_logit)
     # dist = max(1 - S, 0): no gradient where the distance is clipped at 0.
-    d_sim = -d_dist * max0_slope(p.raw_dist)
+    d_sim = -d_dist * relu_slope(p.raw_dist, 0.5)
     grad = jnp.matmul(d_sim, p.ref_embeddings, precision=_HIGHEST)
     if ref_embeddings is None:  # the references are y_pred itself: both sides of each pair move
         grad = grad + jnp.matmul(d_sim.T, y_pred, precision=_HIGHEST)

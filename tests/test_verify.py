@@ -1,4 +1,4 @@
-"""`python -m jaxloss verify`: table, JSON, exit status."""
+"""`python -m jaxloss verify`: rows from the registry, table, JSON, exit status."""
 
 import json
 import subprocess
@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 
 from jaxloss import _verify
-from jaxloss._core import REGISTRY, LossSpec
+from jaxloss._core import REGISTRY, Example, register
+from jaxloss._inputs import REAL
+
+
+def _rows_of(*names):
+    return sum(len(REGISTRY[n].examples) for n in names)
 
 
 def test_verify_passes_and_writes_json(tmp_path, capsys):
@@ -19,11 +24,13 @@ def test_verify_passes_and_writes_json(tmp_path, capsys):
         ["--losses", "mse,huber,log_cosh", "--dtype", "float32", "--dtype", "bfloat16", "--json", str(path)]
     )
     out = capsys.readouterr().out
+    rows = 2 * _rows_of("mean_squared_error", "huber", "log_cosh")
     assert rc == 0
-    assert "huber" in out and "6 passed, 0 failed" in out
-    rows = json.loads(path.read_text())["rows"]
-    assert len(rows) == 6 and all(r["passed"] for r in rows)
-    assert {r["dtype"] for r in rows} == {"float32", "bfloat16"}
+    assert "huber" in out and f"{rows} passed, 0 failed" in out
+    data = json.loads(path.read_text())
+    assert len(data["rows"]) == rows and all(r["passed"] for r in data["rows"])
+    assert {r["dtype"] for r in data["rows"]} == {"float32", "bfloat16"}
+    assert data["meta"]["jax"] == jax.__version__
 
 
 def test_verify_fails_loudly_on_a_wrong_closed_form(monkeypatch, capsys):
@@ -47,26 +54,21 @@ def test_array_options_in_table_and_json(tmp_path, capsys):
     path = tmp_path / "v.json"
     rc = _verify.main(["--losses", "binary_crossentropy", "--dtype", "float32", "--json", str(path)])
     out = capsys.readouterr().out
-    assert rc == 0 and "4 passed, 0 failed" in out
-    assert "from_logits=True,pos_weight=<16>" in out
+    assert rc == 0 and f"{_rows_of('binary_crossentropy')} passed, 0 failed" in out
+    assert "pos_weight=<5>" in out
     rows = json.loads(path.read_text())["rows"]
-    assert [r["options"].get("pos_weight") for r in rows] == [None, None, _verify.POS_WEIGHT.tolist(), 3.0]
+    assert [0.5, 1.0, 2.0, 3.0, 0.0] in [r["options"].get("pos_weight") for r in rows]
 
 
-def test_rows_cover_the_options_beyond_keras():
-    covered = {(loss, option) for loss, options, _ in _verify.ROWS for option in options}
-    for loss in ("categorical_crossentropy", "sparse_categorical_crossentropy"):
-        assert {(loss, o) for o in ("class_weight", "where", "z_loss", "logit_soft_cap", "label_smoothing")} <= covered
-    assert ("binary_crossentropy", "pos_weight") in covered
-    assert {("kl_divergence", "log_input"), ("kl_divergence", "log_target")} <= covered
-    assert {("ctc", o) for o in ("blank_index", "label_lengths", "logit_lengths")} <= covered
-    # Every class mask keeps at least one class per row.
-    for loss, options, _ in _verify.ROWS:
-        if "where" in options:
-            assert np.all(np.any(options["where"], axis=-1)), loss
+def test_rows_are_every_example_of_every_loss():
+    rows = _verify.rows()
+    assert len(rows) == sum(len(spec.examples) for spec in REGISTRY.values())
+    covered = {(spec.name, option) for spec, example in rows for option in example.options}
+    for name, spec in REGISTRY.items():
+        assert {(name, option) for option in spec.options} <= covered, name
 
 
-def test_a_wrong_custom_rule_is_caught(monkeypatch):
+def test_a_wrong_custom_rule_is_caught():
     # A loss that carries its closed form as its custom_jvp rule: jax.grad of the loss runs that
     # rule, so verify differentiates the plain formula, else a wrong rule would agree with itself.
     def values(y_true, y_pred):
@@ -75,17 +77,27 @@ def test_a_wrong_custom_rule_is_caught(monkeypatch):
     def wrong(y_true, y_pred):
         return 1.01 * 2.0 * (y_pred - y_true) / y_pred.shape[-1]
 
-    spec = LossSpec("verify_probe", None, values, {}, local_grad=wrong, custom_jvp=True)
+    saved = dict(REGISTRY)
+    try:
 
-    def verify_probe(y_true, y_pred, *, sample_weight=None, reduction="sum_over_batch_size"):
-        return spec.evaluate(y_true, y_pred, sample_weight, reduction)
+        @register(
+            formula=values,
+            local_grad=wrong,
+            gradient="rule",
+            inputs={"y_true": REAL, "y_pred": REAL},
+            examples=(Example(shape=(8, 4)),),
+        )
+        def verify_probe(y_true, y_pred, *, sample_weight=None, reduction="sum_over_batch_size"):
+            """A probe."""
 
-    monkeypatch.setitem(REGISTRY, spec.name, (spec, verify_probe))
-    make = _verify._real((8, 4))
-    y_true, y_pred = (jnp.asarray(x, jnp.float32) for x in make(np.random.default_rng(0)))
-    np.testing.assert_allclose(
-        _verify.grad(spec.name)(y_true, y_pred), _verify.analytic_grad(spec.name)(y_true, y_pred)
-    )
-    row = _verify.verify_row(spec.name, {}, make, jax.devices("cpu")[0], "float32")
-    assert not row["passed"]
-    assert row["max_rel_error"] == pytest.approx(0.01, rel=1e-3)
+        spec = REGISTRY["verify_probe"]
+        y_true, y_pred = (jnp.asarray(x, jnp.float32) for x in spec.draw(spec.examples[0], np.random.default_rng(0)))
+        np.testing.assert_allclose(
+            _verify.grad(spec.name)(y_true, y_pred), _verify.analytic_grad(spec.name)(y_true, y_pred)
+        )
+        row = _verify.verify_row(spec, spec.examples[0], jax.devices("cpu")[0], "float32")
+        assert not row["passed"]
+        assert row["max_rel_error"] == pytest.approx(0.01, rel=1e-3)
+    finally:
+        REGISTRY.clear()
+        REGISTRY.update(saved)

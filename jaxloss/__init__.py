@@ -22,6 +22,7 @@ from ._hinge import categorical_hinge as categorical_hinge
 from ._hinge import hinge as hinge
 from ._hinge import multi_margin as multi_margin
 from ._hinge import multiclass_hinge as multiclass_hinge
+from ._hinge import multilabel_margin as multilabel_margin
 from ._hinge import multilabel_soft_margin as multilabel_soft_margin
 from ._hinge import perceptron as perceptron
 from ._hinge import soft_margin as soft_margin
@@ -98,6 +99,7 @@ __all__ = [
     "mean_squared_logarithmic_error",
     "multi_margin",
     "multiclass_hinge",
+    "multilabel_margin",
     "multilabel_soft_margin",
     "ntxent",
     "perceptron",

@@ -444,8 +444,21 @@ def keras_rank_rule(y_true: jax.Array, y_pred: jax.Array) -> tuple[jax.Array, ja
 
 
 def abs_slope(x: jax.Array) -> jax.Array:
-    """d|x|/dx with JAX's convention at the kink (1 at 0), so closed forms equal autodiff at ties."""
-    return jnp.where(x >= 0, 1.0, -1.0).astype(x.dtype)
+    """d|x|/dx with JAX's convention at the kink (1 at 0), so closed forms equal autodiff at
+    ties; NaN at NaN (``jnp.abs``'s own derivative gives -1 there)."""
+    return jnp.where(x >= 0, 1.0, jnp.where(x < 0, -1.0, x)).astype(x.dtype)
+
+
+@jax.custom_jvp
+def nan_abs(x: jax.Array) -> jax.Array:
+    """``|x|`` whose derivative is :func:`abs_slope`: NaN at NaN, so autodiff shows a NaN input."""
+    return jnp.abs(x)
+
+
+@nan_abs.defjvp
+def _nan_abs_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return jnp.abs(x), abs_slope(x) * t
 
 
 def safe_where(
@@ -644,7 +657,7 @@ class Example:
     shape: tuple[int, ...] = (6, 5)
     true_shape: tuple[int, ...] | None = None
     inputs: Mapping[str, Any] | None = None
-    draw: Callable[[np.random.Generator], tuple[Any, Any]] | None = None
+    draw: Callable[[np.random.Generator], tuple[Any, ...]] | None = None
     keras: bool = True
     peers: bool = True
     smooth: bool = True

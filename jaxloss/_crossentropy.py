@@ -589,17 +589,20 @@ def _scce_labels(y_true, y_pred, ax, ignore_class):
 
 
 def _scce_safe(y_pred, labels, ax, from_logits):
-    """Ignored positions and labels that name no class get harmless predictions, so that
-    nothing but the NaN the labels rule puts there reaches values or gradients."""
-    off = labels.nan if labels.ignored is None else labels.nan | labels.ignored
-    return jnp.where(jnp.expand_dims(off, ax), 0.0 if from_logits else 1.0, y_pred)
+    """Ignored positions get harmless predictions, so that a NaN or inf among their (padding)
+    scores reaches neither values nor gradients. Without ``ignore_class`` nothing is
+    selected: a row whose label names no class is NaN whatever its scores."""
+    if labels.ignored is None:
+        return y_pred
+    return jnp.where(jnp.expand_dims(labels.ignored, ax), 0.0 if from_logits else 1.0, y_pred)
 
 
 def _scce_finish(values, labels):
-    """0 at ignored positions, NaN where the label names no class."""
+    """0 at ignored positions, NaN where the label names no class (a product, so the
+    gradient is NaN there too)."""
     if labels.ignored is not None:
         values = jnp.where(labels.ignored, 0.0, values)
-    return jnp.where(labels.nan, jnp.nan, values)
+    return nan_where(labels.nan, values)
 
 
 def _scce_mask(y_true, y_pred, values, *, axis, ignore_class, class_weight, **_):

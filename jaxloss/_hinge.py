@@ -39,7 +39,17 @@ from ._core import (
     sparse_prepare,
     width,
 )
-from ._inputs import BINARY, HINGE_LABELS, HINGE_ONE_HOT, LAST_AXIS_LABELS, PROBABILITIES, REAL, SIGNED_ONE_HOT, SIGNS
+from ._inputs import (
+    BINARY,
+    HINGE_LABELS,
+    HINGE_ONE_HOT,
+    LAST_AXIS_LABELS,
+    MULTI_HOT,
+    PROBABILITIES,
+    REAL,
+    SIGNED_ONE_HOT,
+    SIGNS,
+)
 
 # --------------------------------------------------------------------------
 # Shared helpers
@@ -709,5 +719,92 @@ def multilabel_soft_margin(
       >>> import jax.numpy as jnp, jaxloss
       >>> jaxloss.multilabel_soft_margin(jnp.array([[1.0, 0.0]]), jnp.array([[0.0, 0.0]]))
       Array(0.6931472, dtype=float32)
+    """
+    ...
+
+
+# --------------------------------------------------------------------------
+# multilabel_margin (PyTorch)
+# --------------------------------------------------------------------------
+
+
+def _multilabel_margin_pairs(y_true, y_pred):
+    """``raw[..., j, i] = 1 - (x_j - x_i)`` and the pair mask: ``j`` a target, ``i`` not."""
+    raw = 1.0 - y_pred[..., :, None] + y_pred[..., None, :]
+    pairs = y_true[..., :, None] * (1.0 - y_true[..., None, :])
+    return raw, pairs
+
+
+def _multilabel_margin(y_true, y_pred):
+    raw, pairs = _multilabel_margin_pairs(y_true, y_pred)
+    return jnp.sum(relu(raw, 0.5) * pairs, axis=(-2, -1)) / width(y_pred)
+
+
+def _multilabel_margin_grad(y_true, y_pred):
+    raw, pairs = _multilabel_margin_pairs(y_true, y_pred)
+    slope = relu_slope(raw, 0.5) * pairs / width(y_pred)
+    # x_j enters each of its pairs with -1, x_i with +1.
+    return jnp.sum(slope, axis=-2) - jnp.sum(slope, axis=-1)
+
+
+def _torch_multilabel_margin(torch, F, t, x):
+    # PyTorch takes each row's target indices first, then -1: the multi-hot rows, converted.
+    classes = x.shape[-1]
+    flat_t, flat_x = t.reshape(-1, classes), x.reshape(-1, classes)
+    order = torch.argsort(-flat_t, dim=-1, stable=True)
+    count = flat_t.sum(-1, keepdim=True)
+    slots = torch.arange(classes).expand_as(order)
+    indices = torch.where(slots < count, order, torch.full_like(order, -1))
+    return F.multilabel_margin_loss(flat_x, indices, reduction="none").reshape(x.shape[:-1])
+
+
+@register(
+    formula=_multilabel_margin,
+    local_grad=_multilabel_margin_grad,
+    gradient="reference",
+    inputs={"y_true": MULTI_HOT, "y_pred": REAL},
+    examples=_kinked(
+        Example(),
+        Example(shape=(2, 3, 5), label="rank3"),
+    ),
+    prepare=with_classes(default_prepare),
+    aliases=("multilabel_margin_loss",),
+    peers=(Peer("torch", _torch_multilabel_margin, "F.multilabel_margin_loss"),),
+    # Pairwise in the classes: C^2 terms per sample.
+    bench=Bench(shape=lambda n: (max(1, n // 32), 32), max_elements=1_000_000),
+)
+def multilabel_margin(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    *,
+    sample_weight: SampleWeight = None,
+    reduction: Reduction = "sum_over_batch_size",
+) -> jax.Array:
+    r"""Multi-label pairwise hinge loss (PyTorch's ``multilabel_margin_loss``).
+
+    Every target class ``j`` should score at least 1 above every other class ``i``:
+
+    .. math:: \ell = \frac{1}{C} \sum_{j:\, y_j = 1} \; \sum_{i:\, y_i = 0} \max(0,\ 1 - (x_j - x_i))
+
+    PyTorch takes each sample's target *indices*, padded with ``-1``; here the targets
+    are the multi-hot matrix (as for :func:`multilabel_soft_margin`), the same set of
+    classes. A row with no target, or no other class, gives 0.
+
+    Args:
+      y_true: multi-hot targets in ``{0, 1}``, shape ``(..., C)``.
+      y_pred: scores, same shape, ``C >= 1``.
+      sample_weight: weight of shape ``(...)`` or a leading prefix of it.
+      reduction: one of the five reductions.
+
+    Returns:
+      A scalar, or per-sample values of shape ``(...)`` for ``reduction="none"``.
+
+    Gradient: with ``s_ji = [1 - x_j + x_i > 0] y_j (1 - y_i) / C`` (1/2 at the kink, as
+    autodiff), ``d/dx_k = sum_j s_jk - sum_i s_ki``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> jaxloss.multilabel_margin(jnp.array([[1.0, 0.0, 0.0]]), jnp.array([[0.5, 1.0, -1.0]]))
+      Array(0.5, dtype=float32)
     """
     ...

@@ -121,6 +121,7 @@ class Probabilities(Domain):
 
     describe = "probabilities in [0, 1]"
     binary: bool = False  # draw hard 0/1 values (labels)
+    strict: bool = False  # only 0 and 1 are valid (multi-hot targets of a loss defined on sets)
 
     def draw(self, rng, shape, options, extreme=False):
         if self.binary:
@@ -129,6 +130,8 @@ class Probabilities(Domain):
         return np.round(x) if extreme else x
 
     def rules(self, x, options, y_pred):
+        if self.strict:
+            return [*_finite(x), ((x != 0) & (x != 1), "must hold 0 or 1 (multi-hot targets)")]
         return [*_finite(x), ((x < 0) | (x > 1), "must hold probabilities in [0, 1]")]
 
 
@@ -338,6 +341,7 @@ COUNTS = NonNegative(whole=True)
 POSITIVE = Positive()
 PROBABILITIES = Probabilities()
 BINARY = Probabilities(binary=True)
+MULTI_HOT = Probabilities(binary=True, strict=True)
 DISTRIBUTION = Distribution()
 ONE_HOT = Distribution(hard=True)
 LOG_DISTRIBUTION = LogDistribution()

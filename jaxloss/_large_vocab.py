@@ -56,6 +56,7 @@ from ._core import (
     Scalar,
     Static,
     Weighted,
+    as_input,
     check_int,
     check_interval,
     check_number,
@@ -617,7 +618,14 @@ def _linear_cross_entropy(
         raise ValueError(f"{_NAME}: path must be 'auto', 'fused' or 'recompute'; received path={path!r}.")
     if isinstance(class_weight, (list, tuple)):
         class_weight = np.asarray(class_weight, np.float32)
-    y_true, hidden, weight, bias, class_weight = map(_as_array, (y_true, hidden, weight, bias, class_weight))
+    # Complex, string, object, None and ragged arrays are refused by name, as for every loss.
+    y_true, hidden, weight = (
+        _as_array(as_input(_NAME, k, x)) for k, x in (("y_true", y_true), ("hidden", hidden), ("weight", weight))
+    )
+    bias, class_weight = (
+        None if x is None else _as_array(as_input(_NAME, k, x))
+        for k, x in (("bias", bias), ("class_weight", class_weight))
+    )
     if jnp.issubdtype(y_true.dtype, jnp.floating):
         # Float labels (Keras style) name a class only when integral; others get an index that
         # names none (past any vocabulary, and not ignore_class), so they give NaN.
@@ -643,7 +651,7 @@ def _linear_cross_entropy(
         axis_name=axis_name,
         path=path,
     )
-    sample_weight = _as_array(sample_weight)
+    sample_weight = None if sample_weight is None else _as_array(as_input(_NAME, "sample_weight", sample_weight))
     return _kernel(
         cfg,
         reduction,
@@ -725,7 +733,7 @@ def naive_linear_cross_entropy(
     logit_soft_cap=None,
     class_weight=None,
     sample_weight=None,
-    reduction="sum_over_batch_size",
+    reduction: Reduction = "sum_over_batch_size",
     axis_name=None,
 ):
     """The same loss from the explicit ``(..., V)`` logits (what ``linear_cross_entropy`` never
@@ -753,7 +761,7 @@ def naive_linear_cross_entropy(
     return reduce(values, effective_weight(_NAME, values.shape, dt, sw, mask, reduction), reduction)
 
 
-def _example(shape=(12,), d=8, vocab=20, *, layout="dv", ignore=None, bias=False, class_weight=False):
+def _example(shape=(12,), d=8, vocab=20, *, layout="dv", ignore=None):
     """Labels, hidden states and a head of these sizes (``draw`` for the declaration's examples)."""
 
     def draw(rng):

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.core import Tracer
 from jax.typing import ArrayLike
@@ -162,6 +163,9 @@ class BoundLoss:
         (possibly traced) override the bound ones.
         """
         spec = self.spec
+        if spec.direct:  # linear_cross_entropy: its mean leaves out the ignore_class tokens only
+            ignore = {**self.options, **options}.get("ignore_class")
+            return None if ignore is None else jnp.reshape(jnp.asarray(y_true) != ignore, jnp.shape(values))
         opts = spec.check_options({**{k: v for k, v in self.options.items() if k != "reduction"}, **options})
         y_true, y_pred = spec.core_arrays((y_true, y_pred))
         y_true, y_pred, _ = spec._prepared(y_true, y_pred, None, opts)

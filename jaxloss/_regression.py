@@ -22,6 +22,7 @@ from ._core import (
     Reduction,
     SampleWeight,
     abs_slope,
+    nan_abs,
     option_axis,
     register,
     width,
@@ -108,7 +109,7 @@ def mean_squared_error(
 
 
 def _mae(y_true, y_pred):
-    return jnp.mean(jnp.abs(y_true - y_pred), axis=-1)
+    return jnp.mean(nan_abs(y_true - y_pred), axis=-1)
 
 
 def _mae_grad(y_true, y_pred):
@@ -162,7 +163,7 @@ def mean_absolute_error(
 
 
 def _mape(y_true, y_pred):
-    diff = jnp.abs((y_true - y_pred) / jnp.maximum(jnp.abs(y_true), EPSILON))
+    diff = nan_abs((y_true - y_pred) / jnp.maximum(jnp.abs(y_true), EPSILON))
     return 100.0 * jnp.mean(diff, axis=-1)
 
 

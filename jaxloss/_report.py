@@ -403,26 +403,44 @@ def _no_benchmarks() -> str | None:
     return None
 
 
-def bench_stage(args: argparse.Namespace, settings: Settings, out: Path, budget: float) -> dict[str, Any]:
-    reason = _no_benchmarks()
-    if reason:
-        return {"status": "skipped", "message": reason}
-    folder = out / "bench"
+def _bench_once(
+    args: argparse.Namespace, settings: Settings, folder: Path, out: Path, budget: float, peers: str | None, name: str
+) -> tuple[int | None, Path]:
     cmd = [sys.executable, "-m", "benchmarks", "--sizes", args.bench_sizes or settings.bench_sizes]
     cmd += ["--dtype", settings.bench_dtypes, "--rounds", str(settings.bench_rounds)]
     cmd += ["--round-time", str(settings.bench_round_time), "--no-plot", "--out", str(folder)]
     # The case in progress, the sparse check and the start-up (with its re-exec) fit in the margin.
     cmd += ["--time-budget", str(max(1.0, budget - 45.0))]
     cmd += ["--platform", args.platform] if args.platform else []
-    cmd += ["--peers", settings.bench_peers] if settings.bench_peers else []
+    cmd += ["--peers", peers] if peers else []
     losses = args.losses or settings.bench_losses
     cmd += ["--losses", losses] if losses else []
+    log = out / "logs" / f"{name}.log"
     # PyTorch's peers share the device: leave it room.
-    code, seconds = _run(cmd, out / "logs" / "bench.log", budget, _env({"XLA_PYTHON_CLIENT_MEM_FRACTION": "0.5"}))
+    code, _ = _run(cmd, log, budget, _env({"XLA_PYTHON_CLIENT_MEM_FRACTION": "0.5"}))
+    return code, log
+
+
+def bench_stage(args: argparse.Namespace, settings: Settings, out: Path, budget: float) -> dict[str, Any]:
+    reason = _no_benchmarks()
+    if reason:
+        return {"status": "skipped", "message": reason}
+    folder = out / "bench"
+    start = time.perf_counter()
+    peers = settings.bench_peers
+    code, log = _bench_once(args, settings, folder, out, budget, peers, "bench")
+    retried = None
+    left = budget - (time.perf_counter() - start)
+    if code is not None and code != 0 and (peers is None or "torch" in peers) and left > 60.0:
+        # A process that crashed (PyTorch's and jax's CUDA libraries in one process, say) gets a
+        # second run without the PyTorch peers in the time that is left.
+        retried = f"the first run exited {code} ({_tail(log, 2)}); rerun without the PyTorch peers"
+        code, log = _bench_once(args, settings, folder, out, left, "autodiff,optax,keras,floor", "bench-retry")
+    seconds = time.perf_counter() - start
     result_path = folder / "bench.json"
     if code is None or code != 0 or not result_path.exists():
         why = f"stopped at its budget of {budget:.0f} s" if code is None else f"exit {code}"
-        return {"status": "failed", "message": f"{why}: {_tail(out / 'logs' / 'bench.log')}", "seconds": seconds}
+        return {"status": "failed", "message": f"{why}: {_tail(log)}", "seconds": seconds}
     bench = json.loads(result_path.read_text())
     budget_skips = [s for s in bench["skipped"] if "time budget" in s["reason"]]
     errors = [(r["label"], name, msg) for r in bench["rows"] for name, msg in r["errors"].items()]
@@ -433,6 +451,8 @@ def bench_stage(args: argparse.Namespace, settings: Settings, out: Path, budget:
         if impl.get("agrees") is False
     ]
     message = f"{len(bench['rows'])} cases measured"
+    if retried:
+        message = f"{retried}; {message}"
     if budget_skips:
         message += f", {len(budget_skips)} not measured (time budget spent)"
     if errors:
@@ -440,7 +460,7 @@ def bench_stage(args: argparse.Namespace, settings: Settings, out: Path, budget:
     if disagree:
         message += f", {len(disagree)} peers disagree with jaxloss"
     return {
-        "status": "partial" if budget_skips or errors else "ok",
+        "status": "partial" if budget_skips or errors or retried else "ok",
         "message": message,
         "seconds": seconds,
         "table": (folder / "bench.txt").read_text(),

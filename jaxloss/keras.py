@@ -33,6 +33,7 @@ from keras.src.backend import get_keras_mask, set_keras_mask
 
 import jaxloss
 from jaxloss import _registry
+from jaxloss._inputs import ClassLabels
 
 __all__ = ["Loss"]  # extended below by the generated classes
 
@@ -261,6 +262,11 @@ class Loss(keras.losses.Loss):
         option_names = {p.name for p in _option_parameters(function)}
         self._lengths_from_mask = "logit_lengths" in option_names and options.get("logit_lengths") is None
         self._batch_options: dict[str, Any] = {}
+        self._label_mask: Any = None
+        spec = self._bound.spec if self._bound is not None else None
+        self._labels_domain = spec is not None and isinstance(
+            spec.domain("y_true", dict(self._keyword_options)), ClassLabels
+        )
 
     # -- the per-sample values ---------------------------------------------
 
@@ -275,12 +281,28 @@ class Loss(keras.losses.Loss):
                     return super().__call__(y_true, ops.copy(y_pred), sample_weight)
                 finally:
                     self._batch_options = {}
-        return super().__call__(y_true, y_pred, sample_weight)
+        mask = get_keras_mask(y_pred) if self._labels_domain else None
+        if mask is None:
+            return super().__call__(y_true, y_pred, sample_weight)
+        # Class labels at masked (padded) positions are never read: any value there (a -1, a
+        # padding id past the classes) must not make the label NaN that Keras's mask then
+        # multiplies by 0.
+        self._label_mask = mask
+        try:
+            return super().__call__(y_true, y_pred, sample_weight)
+        finally:
+            self._label_mask = None
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         """jaxloss's per-sample values, with a Keras mask where the loss leaves entries out."""
         if self.loss_name in _INTEGER_LABELS_ONLY:
             y_true = ops.cast(y_true, "int32")
+        if self._label_mask is not None and len(self._label_mask.shape) <= len(y_true.shape):
+            keep = ops.reshape(
+                self._label_mask,
+                tuple(self._label_mask.shape) + (1,) * (len(y_true.shape) - len(self._label_mask.shape)),
+            )
+            y_true = ops.where(keep, y_true, ops.zeros_like(y_true))
         arrays = [_read(v) for v in self._arrays]
         options = {k: _read(v) for k, v in self._keyword_options.items()}
         options.update(self._batch_options)

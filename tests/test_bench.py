@@ -236,8 +236,9 @@ def test_targets_verdicts():
 
 
 def test_every_registered_loss_is_a_case():
-    # The cases are the registry: a newly registered loss is benchmarked with no edit to benchmarks/.
-    assert [c.loss for c in CASES] == [spec.name for spec in jaxloss.declarations()]
+    # The cases are the registry (linear_cross_entropy has its own benchmark): a newly registered
+    # loss is benchmarked with no edit to benchmarks/.
+    assert [c.loss for c in CASES] == [spec.name for spec in jaxloss.declarations() if not spec.direct]
     assert len({c.label for c in CASES}) == len(CASES)
     assert [c.loss for c in harness.select_cases("mse,CategoricalCrossentropy")] == [
         "categorical_crossentropy",

@@ -139,7 +139,14 @@ def test_permuting_the_batch_permutes_the_values(problem):
     assume(_local(spec) and out.ndim >= 1 and out.shape[0] == y_pred.shape[0] and y_true.shape[:1] == y_pred.shape[:1])
     assume(not any(np.ndim(options.get(k)) and k in ("label_lengths", "logit_lengths") for k in options))
     perm = np.random.default_rng(1).permutation(y_pred.shape[0])
-    out_perm = np.asarray(_call(spec, options, y_true[perm], y_pred[perm], reduction="none"))
+    # Per-sample array options (gaussian_nll's variance, a (N, C) where mask) move with their samples.
+    moved = {
+        k: np.asarray(v)[perm]
+        if isinstance(spec.options[k].kind, ArrayOption) and np.ndim(v) == y_pred.ndim and np.shape(v)[0] == len(perm)
+        else v
+        for k, v in options.items()
+    }
+    out_perm = np.asarray(_call(spec, moved, y_true[perm], y_pred[perm], reduction="none"))
     np.testing.assert_array_equal(out[perm], out_perm)
 
 

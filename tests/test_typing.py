@@ -10,6 +10,7 @@ second.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -98,13 +99,17 @@ def test_a_user_script_calling_every_loss_type_checks(tmp_path):
 def _misuses(name: str):
     """(source line, what pyright must flag) for each misuse of loss ``name``."""
     spec = REGISTRY[name]
-    arrays = ", ".join(["y"] * len(spec.required_arrays))
+    # The required options too (gaussian_nll's variance): a call missing one is flagged for that alone.
+    required = "".join(f", {k}=y" for k, o in spec.options.items() if o.default is inspect.Parameter.empty)
+    arrays = ", ".join(["y"] * len(spec.required_arrays)) + required
     yield f'jaxloss.{name}({arrays}, reduction="avg")', "reduction"
     yield f"jaxloss.{name}({arrays}, not_an_option=1.0)", "not_an_option"
     for option, declared in spec.options.items():
         kind = declared.kind
         if isinstance(kind, Static) and kind.kind == "bool":
             yield f'jaxloss.{name}({arrays}, {option}="yes")', option
+        elif isinstance(kind, Static) and kind.kind == "name":  # a mesh axis name: any hashable, not a list
+            yield f"jaxloss.{name}({arrays}, {option}=[1])", option
         elif isinstance(kind, Static):
             yield f'jaxloss.{name}({arrays}, {option}="1")', option
         elif isinstance(kind, (Scalar, PerClass, ArrayOption)):

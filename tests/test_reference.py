@@ -418,7 +418,9 @@ def test_linear_cross_entropy_matches_the_reference(options, shape, reduction):
     y, hidden, weight, opts, rng = _lce_inputs(options, shape, np.float32)
     sw = rng.uniform(0.2, 2.0, shape[:1]).astype(np.float32)  # a leading prefix of the labels' shape
     ours = lce(y, hidden, weight, sample_weight=sw, reduction=reduction, **opts)
-    theirs = reference.loss("linear_cross_entropy", y, hidden, weight=weight, sample_weight=sw, reduction=reduction, **opts)
+    theirs = reference.loss(
+        "linear_cross_entropy", y, hidden, weight=weight, sample_weight=sw, reduction=reduction, **opts
+    )
     assert_close(ours, theirs, F32)
 
 

@@ -17,7 +17,7 @@ PYTEST_WORKERS ?= $(if $(CI),2,auto)
 BENCH := $(BIN)/python -m jaxloss bench --quick
 DOCS_OUT := docs/_build/html
 
-.PHONY: test test-all test-range demo docs lint verify bench clean
+.PHONY: test test-all test-range demo docs lint verify bench accelerator-report clean
 
 # A .venv made by an older Python (jaxloss needs 3.11+) or whose interpreter is gone is
 # removed here, before make looks at it, so the targets below build a fresh one.
@@ -78,6 +78,13 @@ verify: $(VENV)/.test-installed
 
 bench: $(VENV)/.test-installed
 	$(BENCH)
+
+# Gradients and speed on whatever device this machine has, in a fixed time (docs/accelerators/).
+# Runs the checkout with the machine's own Python and jax, installing nothing:
+#   make accelerator-report                          # every stage, at the device's sizes
+#   make accelerator-report ARGS="--platform cpu"    # on CPU, at small sizes
+accelerator-report:
+	$(PYTHON) -m jaxloss report $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis docs/_build build dist

@@ -35,8 +35,8 @@ def pytest_addoption(parser):
 # Large parametrized grids: CI runs a seeded sample of each (at least SAMPLE_MIN
 # instances, and SAMPLE_FRACTION of them) and deselects the rest at collection time,
 # with the tests marked slow; `--run-slow` (make test-all) runs all.
-SAMPLE_MIN = 4
-SAMPLE_FRACTION = 0.12
+SAMPLE_MIN = 2
+SAMPLE_FRACTION = 0.05
 # Minutes `make test-all` (everything, --run-slow) takes on CI's 2 cores, shown in the
 # summary line of a sampled run; None until measured. Re-measure after large changes.
 TEST_ALL_MINUTES: float | None = None

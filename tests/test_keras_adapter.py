@@ -556,3 +556,13 @@ def test_docs_examples_run(tmp_path, monkeypatch):
         # Padded so that a traceback names the page's own line numbers.
         source = "\n" * page[: block.start(1)].count("\n") + block.group(1)
         exec(compile(source, str(ROOT / "docs" / "keras.md"), "exec"), namespace)
+
+
+def test_linear_cross_entropy_leaves_ignore_class_out_of_the_mean():
+    rng = np.random.default_rng(3)
+    hidden = rng.normal(size=(8, 4)).astype("float32")
+    weight = rng.normal(size=(4, 5)).astype("float32")
+    labels = np.array([0, 1, -1, 3, -1, 2, 4, 0])
+    loss = jk.LinearCrossEntropy(weight=weight, ignore_class=-1)
+    expected = jaxloss.linear_cross_entropy(labels, hidden, weight, ignore_class=-1)
+    np.testing.assert_allclose(float(loss(labels, hidden)), float(expected), rtol=RTOL)

@@ -156,7 +156,7 @@ def test_all_labels_equal_gives_zero_loss_and_zero_finite_gradient():
         closed = jaxloss.analytic_grad("circle", reduction=reduction)(labels, emb)
         auto = jaxloss.grad("circle", reduction=reduction)(labels, emb)
         assert np.all(np.asarray(closed) == 0.0) and np.all(np.asarray(auto) == 0.0), reduction
-    hessian = jax.hessian(lambda p: jaxloss.circle(labels, p, reduction="sum"))(jnp.asarray(emb))
+    hessian = jax.jit(jax.hessian(lambda p: jaxloss.circle(labels, p, reduction="sum")))(jnp.asarray(emb))
     assert np.all(np.asarray(hessian) == 0.0)
 
 
@@ -170,7 +170,7 @@ def test_singleton_class_gradients_are_finite():
         assert_close(closed, auto, F32, str(reduction))
     # A singleton's own row contributes nothing, but it is a negative of the other rows.
     assert np.any(np.asarray(jaxloss.grad("circle", reduction="sum")(labels, emb))[3] != 0.0)
-    hessian = jax.hessian(lambda p: jaxloss.circle(labels, p, reduction="sum", gamma=8.0))(jnp.asarray(emb))
+    hessian = jax.jit(jax.hessian(lambda p: jaxloss.circle(labels, p, reduction="sum", gamma=8.0)))(jnp.asarray(emb))
     assert np.all(np.isfinite(np.asarray(hessian)))
 
 
@@ -299,6 +299,7 @@ def test_finite_differences_small_step(example):
         yp = jnp.asarray(y_pred, jnp.float64)
         w = jnp.asarray(sw, jnp.float64)
 
+        @jax.jit  # check_grads evaluates f and its derivatives many times: compile each once
         def f(p):
             return jaxloss.circle(y_true, p, sample_weight=w, reduction="sum", **example.options)
 
@@ -372,6 +373,7 @@ def test_float64_int32_labels_batch_of_eight_compiles():
         emb = jnp.asarray(_embeddings(rng, 8, 5), jnp.float64)
         w = jnp.asarray(rng.uniform(0.2, 2.0, 8))
 
+        @jax.jit  # the fusion that failed is the compiled one
         def f(p):
             return jaxloss.circle(labels, p, sample_weight=w, reduction="sum", gamma=10.0)
 

@@ -1,0 +1,102 @@
+"""Compile latency of ``jax.jit(jax.grad(loss))`` against optax's equal, and compile counts.
+
+Trace, lower and XLA compile at 64 x 16 with fresh caches, the two interleaved, the
+minimum of 9 rounds (the least disturbed round on a shared machine); then how many
+programs a sweep of Python-float option values and repeated ``jaxloss.grad`` factories
+compile.
+
+    python benchmarks/compile_time.py
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import jaxloss
+
+
+def _compile_seconds(f, *args) -> float:
+    jax.clear_caches()
+    start = time.perf_counter()
+    jax.jit(jax.grad(f, argnums=1)).lower(*args).compile()
+    return time.perf_counter() - start
+
+
+def latency() -> None:
+    r = np.random.default_rng(0)
+    p = jnp.asarray(r.normal(size=(64, 16)), jnp.float32)
+    t = jnp.asarray(r.normal(size=(64, 16)), jnp.float32)
+    onehot = jax.nn.one_hot(r.integers(0, 16, 64), 16)
+    labels = jnp.asarray(r.integers(0, 16, 64))
+    b = jnp.asarray(r.integers(0, 2, (64, 16)), jnp.float32)
+    losses = optax.losses
+    cases = {
+        "huber": (lambda t, p: jaxloss.huber(t, p), lambda t, p: losses.huber_loss(p, t).mean(), t),
+        "mse": (lambda t, p: jaxloss.mean_squared_error(t, p), lambda t, p: losses.squared_error(p, t).mean(), t),
+        "log_cosh": (lambda t, p: jaxloss.log_cosh(t, p), lambda t, p: losses.log_cosh(p, t).mean(), t),
+        "bce_logits": (
+            lambda t, p: jaxloss.binary_crossentropy(t, p, from_logits=True),
+            lambda t, p: losses.sigmoid_binary_cross_entropy(p, t).mean(),
+            b,
+        ),
+        "cce_logits": (
+            lambda t, p: jaxloss.categorical_crossentropy(t, p, from_logits=True),
+            lambda t, p: losses.softmax_cross_entropy(p, t).mean(),
+            onehot,
+        ),
+        "scce_logits": (
+            lambda t, p: jaxloss.sparse_categorical_crossentropy(t, p, from_logits=True),
+            lambda t, p: losses.softmax_cross_entropy_with_integer_labels(p, t).mean(),
+            labels,
+        ),
+        "sigmoid_focal": (
+            lambda t, p: jaxloss.sigmoid_focal(t, p),
+            lambda t, p: losses.sigmoid_focal_loss(p, t).mean(),
+            b,
+        ),
+    }
+    print(f"{'loss':<14} {'jaxloss ms':>10} {'optax ms':>9} {'ratio':>6}")
+    for name, (ours, theirs, y_true) in cases.items():
+        a, o = [], []
+        for _ in range(9):
+            a.append(_compile_seconds(ours, y_true, p))
+            o.append(_compile_seconds(theirs, y_true, p))
+        print(f"{name:<14} {min(a) * 1e3:10.1f} {min(o) * 1e3:9.1f} {min(a) / min(o):6.2f}")
+
+
+def counts() -> None:
+    stream = io.StringIO()
+    logging.getLogger("jax").addHandler(logging.StreamHandler(stream))
+    r = np.random.default_rng(0)
+    y = jnp.asarray(r.integers(0, 10, 64))
+    z = jnp.asarray(r.normal(size=(64, 10)), jnp.float32)
+    t = jnp.asarray(r.normal(size=(64, 16)), jnp.float32)
+    p = jnp.asarray(r.normal(size=(64, 16)), jnp.float32)
+    sweeps = {
+        "scce label_smoothing, 10 values": lambda i: jaxloss.sparse_categorical_crossentropy(
+            y, z, from_logits=True, label_smoothing=0.01 * (i + 1)
+        ),
+        "huber delta, 10 values": lambda i: jaxloss.huber(t, p, delta=0.1 * (i + 1)),
+        "jaxloss.grad(huber)(...), 10 calls": lambda i: jaxloss.grad(jaxloss.huber)(t, p),
+    }
+    for label, call in sweeps.items():
+        stream.truncate(0)
+        stream.seek(0)
+        with jax.log_compiles(True):
+            start = time.perf_counter()
+            for i in range(10):
+                jax.block_until_ready(call(i))
+            seconds = time.perf_counter() - start
+        print(f"{label:<38} compilations {stream.getvalue().count('Compiling'):>3}  {seconds * 1e3:8.0f} ms")
+
+
+if __name__ == "__main__":
+    latency()
+    counts()

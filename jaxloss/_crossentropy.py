@@ -131,6 +131,18 @@ def _binary_pred(options: Mapping[str, Any]) -> Any:
     return LOGITS if options["from_logits"] else PROBABILITIES
 
 
+def _optax_softmax_applies(o) -> bool:
+    """Options under which optax's softmax crossentropies compute the same loss: logits along
+    the last axis, with no smoothing, class weights, mask, soft cap or z-loss."""
+    return bool(
+        o["from_logits"]
+        and o["axis"] == -1
+        and o["label_smoothing"] == 0
+        and all(o[k] is None for k in ("class_weight", "where", "logit_soft_cap"))
+        and o["z_loss"] == 0
+    )
+
+
 def _requires_logits() -> dict[str, tuple[str, Any]]:
     return {name: ("from_logits", True) for name in LOGIT_OPTIONS}
 
@@ -457,13 +469,7 @@ def _masked_draw(sparse: bool, rows: int = 16):
             "optax",
             lambda t, p, **o: optax.losses.softmax_cross_entropy(p, t),
             "softmax_cross_entropy(z, t)",
-            applies=lambda o: (
-                o["from_logits"]
-                and o["axis"] == -1
-                and o["label_smoothing"] == 0
-                and all(o[k] is None for k in ("class_weight", "where", "logit_soft_cap"))
-                and o["z_loss"] == 0
-            ),
+            applies=_optax_softmax_applies,
         ),
         Peer(
             "torch",
@@ -763,14 +769,7 @@ def _torch_scce(torch, F, t, p, *, from_logits, ignore_class, axis, label_smooth
             "optax",
             lambda t, p, **o: optax.losses.softmax_cross_entropy_with_integer_labels(p, t),
             "softmax_cross_entropy_with_integer_labels(z, y)",
-            applies=lambda o: (
-                o["from_logits"]
-                and o["axis"] == -1
-                and o["label_smoothing"] == 0
-                and o["ignore_class"] is None
-                and all(o[k] is None for k in ("class_weight", "where", "logit_soft_cap"))
-                and o["z_loss"] == 0
-            ),
+            applies=lambda o: _optax_softmax_applies(o) and o["ignore_class"] is None,
         ),
         Peer(
             "torch",

@@ -922,6 +922,19 @@ def broadcast_weight(weight: Any, shape: tuple[int, ...]) -> np.ndarray:
     return np.broadcast_to(w, shape)
 
 
+def reduce_ref(xp, weighted, divisor_weight, count, reduction):
+    """Keras's reductions of already weighted values (``xp``: numpy or jax.numpy); the weighted mean divides by ``sum(divisor_weight)``."""
+    if reduction in ("none", None):
+        return weighted
+    total = xp.sum(weighted)
+    if reduction == "sum":
+        return total
+    if reduction == "mean_with_sample_weight":
+        d = xp.sum(divisor_weight)
+        return xp.where(d != 0, total / xp.where(d != 0, d, 1.0), 0.0)
+    return total / count
+
+
 def reduce(
     values: Any,
     weight: Any = None,

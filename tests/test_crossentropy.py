@@ -18,6 +18,7 @@ import pytest
 import jaxloss
 from jaxloss._core import REDUCTIONS
 
+from .reference import reduce_ref
 from .tolerances import F32, HALF, assert_close
 
 
@@ -144,19 +145,6 @@ CCE, SCCE = jaxloss.categorical_crossentropy, jaxloss.sparse_categorical_crossen
 def log_softmax(xp, z, axis=-1):
     m = xp.max(z, axis=axis, keepdims=True)
     return z - m - xp.log(xp.sum(xp.exp(z - m), axis=axis, keepdims=True))
-
-
-def reduce_ref(xp, weighted, divisor_weight, count, reduction):
-    """Keras's reductions of already weighted values; the weighted mean divides by ``sum(divisor_weight)``."""
-    if reduction in ("none", None):
-        return weighted
-    total = xp.sum(weighted)
-    if reduction == "sum":
-        return total
-    if reduction == "mean_with_sample_weight":
-        d = xp.sum(divisor_weight)
-        return xp.where(d != 0, total / xp.where(d != 0, d, 1.0), 0.0)
-    return total / count
 
 
 def torch_cross_entropy(xp, labels, logits, weight, ignore_index=-100, label_smoothing=0.0, sample_weight=None):

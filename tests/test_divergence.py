@@ -16,25 +16,13 @@ import pytest
 import jaxloss
 from jaxloss._core import REDUCTIONS
 
+from .reference import reduce_ref
 from .tolerances import F32, assert_close
 
 REDUCTION_IDS = [str(r) for r in REDUCTIONS]
 
 
 CCE, SCCE = jaxloss.categorical_crossentropy, jaxloss.sparse_categorical_crossentropy
-
-
-def reduce_ref(xp, weighted, divisor_weight, count, reduction):
-    """Keras's reductions of already weighted values; the weighted mean divides by ``sum(divisor_weight)``."""
-    if reduction in ("none", None):
-        return weighted
-    total = xp.sum(weighted)
-    if reduction == "sum":
-        return total
-    if reduction == "mean_with_sample_weight":
-        d = xp.sum(divisor_weight)
-        return xp.where(d != 0, total / xp.where(d != 0, d, 1.0), 0.0)
-    return total / count
 
 
 def torch_kl_div(xp, log_input, target, log_target):

@@ -81,7 +81,8 @@ def _float32(x):
 def _inputs(spec: LossSpec, example: Example, seed: int = 0):
     rng = np.random.default_rng(seed)
     y_true, y_pred = (_float32(x) for x in draw_inputs(spec, example, rng))
-    per_sample = np.asarray(spec.function(y_true, y_pred, reduction="none", **example.options))
+    # The weights' shape is the per-sample values' shape: traced, not compiled.
+    per_sample = jax.eval_shape(lambda t, p: spec.function(t, p, reduction="none", **example.options), y_true, y_pred)
     sw = rng.uniform(0.2, 2.0, per_sample.shape).astype(np.float32)
     return y_true, y_pred, sw
 
@@ -150,7 +151,8 @@ def test_matches_keras(spec, example, reduction, weighted):
     y_true, y_pred, sw = _inputs(spec, example)
     sw = sw if weighted else None
     ours = spec.function(y_true, y_pred, sample_weight=sw, reduction=reduction, **example.options)
-    theirs = _keras_loss(spec, example, reduction)(y_true, y_pred, sample_weight=sw)
+    # Under jit, as Keras's own train step runs it (eagerly, each of its ops compiles on its own).
+    theirs = jax.jit(lambda t, p, w: _keras_loss(spec, example, reduction)(t, p, sample_weight=w))(y_true, y_pred, sw)
     assert ours.shape == tuple(np.shape(theirs))
     assert ours.dtype == jnp.float32
     assert_close(ours, theirs, F32)
@@ -208,7 +210,7 @@ def test_closed_form_equals_autodiff(spec, example, reduction, weighted, device)
     with jax.default_device(device):
         closed = jaxloss.analytic_grad(spec.name, reduction=reduction, **example.options)(y_true, y_pred, sw)
         public = jaxloss.grad(spec.name, reduction=reduction, **example.options)(y_true, y_pred, sw)
-        plain = jax.grad(_plain_loss(spec, example, reduction), argnums=1)(y_true, jnp.asarray(y_pred), sw)
+        plain = jax.jit(jax.grad(_plain_loss(spec, example, reduction), argnums=1))(y_true, jnp.asarray(y_pred), sw)
     assert closed.shape == y_pred.shape and closed.dtype == y_pred.dtype
     assert_close(closed, plain, F32, "closed form vs autodiff of the plain formula")
     assert_close(public, plain, F32, "autodiff of the public loss vs the plain formula")

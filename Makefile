@@ -52,11 +52,12 @@ lint: $(VENV)/.test-installed
 	$(BIN)/ruff format --check .
 
 # CI runs this: a seeded sample of the large grids (see tests/conftest.py).
+# loadgroup: tests marked xdist_group share one worker (and its module fixture).
 test: lint
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q
 
 test-all: lint
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q --run-slow
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q --run-slow
 
 # The wheel, installed in fresh venvs, on the declared floor (Python 3.11) and on the
 # newest releases (Python 3.12); see tools/test_range.py.

@@ -25,6 +25,8 @@ import jaxloss
 from jaxloss._core import REGISTRY, ArrayOption, PerClass, Scalar, Static
 
 PACKAGE = Path(jaxloss.__file__).resolve().parent
+# One worker runs all three tests, so the module fixture runs pyright once (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("pyright")
 
 
 def _pyright() -> list[str]:
@@ -72,12 +74,7 @@ def _call(name: str, options: dict) -> str:
     return f'jaxloss.{name}({arrays}{opts}, sample_weight=None, reduction="sum")'
 
 
-def test_the_package_type_checks(tmp_path):
-    errors = _errors(_run([PACKAGE], tmp_path))
-    assert not errors, "\n".join(f"{e['file']}:{e['range']['start']['line'] + 1}: {e['message']}" for e in errors)
-
-
-def test_a_user_script_calling_every_loss_type_checks(tmp_path):
+def _user_script() -> str:
     lines = ["import jax.numpy as jnp", "import numpy as np", "import jaxloss", "", "y = jnp.zeros((4, 3))"]
     for name, spec in sorted(REGISTRY.items()):
         for example in spec.examples:
@@ -90,10 +87,7 @@ def test_a_user_script_calling_every_loss_type_checks(tmp_path):
         "safe = jaxloss.checked(jaxloss.huber)",
         "safe(y, y, delta=0.5)",
     ]
-    script = tmp_path / "user_script.py"
-    script.write_text("\n".join(lines) + "\n")
-    errors = _errors(_run([script], tmp_path))
-    assert not errors, "\n".join(f"line {e['range']['start']['line'] + 1}: {e['message']}" for e in errors)
+    return "\n".join(lines) + "\n"
 
 
 def _misuses(name: str):
@@ -116,16 +110,45 @@ def _misuses(name: str):
             yield f'jaxloss.{name}({arrays}, {option}="0.5")', option
 
 
-def test_a_script_misusing_every_loss_is_flagged_line_by_line(tmp_path):
+def _misuse_script() -> tuple[str, dict[int, tuple[str, str]]]:
     lines, expected = ["import jax.numpy as jnp", "import jaxloss", "", "y = jnp.zeros((4, 3))"], {}
     for name in sorted(REGISTRY):
         for source, what in _misuses(name):
             expected[len(lines)] = (source, what)
             lines.append(source)
-    script = tmp_path / "misuse.py"
-    script.write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n", expected
+
+
+@pytest.fixture(scope="module")
+def pyright_errors(tmp_path_factory) -> dict[str, list[dict]]:
+    """pyright's errors per checked file, in one run over the package and both scripts (each
+    run starts pyright and analyses jaxloss again)."""
+    tmp_path = tmp_path_factory.mktemp("pyright")
+    user, misuse = tmp_path / "user_script.py", tmp_path / "misuse.py"
+    user.write_text(_user_script())
+    misuse.write_text(_misuse_script()[0])
+    by_file: dict[str, list[dict]] = {"package": [], "user_script": [], "misuse": []}
+    for e in _errors(_run([PACKAGE, user, misuse], tmp_path)):
+        path = Path(e["file"]).resolve()
+        key = "user_script" if path == user.resolve() else "misuse" if path == misuse.resolve() else "package"
+        by_file[key].append(e)
+    return by_file
+
+
+def test_the_package_type_checks(pyright_errors):
+    errors = pyright_errors["package"]
+    assert not errors, "\n".join(f"{e['file']}:{e['range']['start']['line'] + 1}: {e['message']}" for e in errors)
+
+
+def test_a_user_script_calling_every_loss_type_checks(pyright_errors):
+    errors = pyright_errors["user_script"]
+    assert not errors, "\n".join(f"line {e['range']['start']['line'] + 1}: {e['message']}" for e in errors)
+
+
+def test_a_script_misusing_every_loss_is_flagged_line_by_line(pyright_errors):
+    _, expected = _misuse_script()
     flagged: dict[int, list[str]] = {}
-    for e in _errors(_run([script], tmp_path)):
+    for e in pyright_errors["misuse"]:
         flagged.setdefault(e["range"]["start"]["line"], []).append(e["message"])
     missed = {line: source for line, (source, _) in expected.items() if line not in flagged}
     assert not missed, f"pyright accepted {len(missed)} misuses: {sorted(missed.values())[:10]}"

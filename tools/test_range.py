@@ -145,7 +145,7 @@ def run_suite(
     shutil.copytree(ROOT / "benchmarks", run_dir / "benchmarks", ignore=shutil.ignore_patterns("__pycache__"))
     cmd = [venv_python, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--doctest-modules"]
     if workers > 1:
-        cmd += ["-n", str(workers)]
+        cmd += ["-n", str(workers), "--dist", "loadgroup"]
     if run_all:
         cmd.append("--run-slow")
     cmd += [*pytest_args, *(select or ["tests", "--pyargs", "jaxloss"])]

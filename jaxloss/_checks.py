@@ -158,9 +158,11 @@ def checked(loss: Any) -> Callable[..., jax.Array]:
 
     Called with concrete arrays it raises ``checkify.JaxRuntimeError`` whose message
     is the check's. Called inside the caller's ``jax.jit`` (or grad, vmap), the failed
-    check raises when the computation runs; wrap the caller's function with
-    ``checkify.checkify`` and ``err.throw()`` to get the same message as the first
-    line (without it, JAX reports the error of the callback that raised it).
+    check raises from a host callback when the computation runs: JAX reports it as a
+    ``JaxRuntimeError`` whose text starts with ``INTERNAL: CpuCallback error calling
+    callback`` and the callback's traceback, and ends with the check's message (also
+    under the caller's ``checkify.checkify``, which cannot see inside the callback).
+    To have the message first, call the checked loss outside ``jit`` while debugging.
 
     Example:
       >>> import jax.numpy as jnp, jaxloss

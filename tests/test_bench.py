@@ -26,6 +26,8 @@ harness = pytest.importorskip(
 from benchmarks import malloc  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+# Its tests share one module fixture: one worker runs them all (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("bench")
 IMPL_KEYS = {
     "call",
     "compile_s",

@@ -152,7 +152,7 @@ def check_against_naive(
     assert rel_err(value, expected) <= LOSS_RTOL, (value, expected)
     argnums = (0, 1, 2) if bias else (0, 1)
     grads = jax.grad(scalar(ours, reduction, y.shape), argnums)(h, w_in, b)
-    expected_grads = jax.grad(scalar(ref, reduction, y.shape), argnums)(h, w_in, b)
+    expected_grads = jax.jit(jax.grad(scalar(ref, reduction, y.shape), argnums))(h, w_in, b)
     for name, g, e in zip(("hidden", "weight", "bias")[: len(grads)], grads, expected_grads, strict=True):
         assert g.shape == e.shape and g.dtype == e.dtype
         assert rel_err(g, e) <= GRAD_RTOL, (name, rel_err(g, e))
@@ -317,7 +317,7 @@ def test_equals_sparse_categorical_crossentropy_of_the_logits(option, reduction)
     assert_close(ours(hb, w, b), theirs(hb, w, b), F32)
     for g, e in zip(
         jax.grad(scalar(ours, reduction, y.shape), (0, 1, 2))(hb, w, b),
-        jax.grad(scalar(theirs, reduction, y.shape), (0, 1, 2))(hb, w, b),
+        jax.jit(jax.grad(scalar(theirs, reduction, y.shape), (0, 1, 2)))(hb, w, b),
         strict=True,
     ):
         assert rel_err(g, e) <= GRAD_RTOL
@@ -419,7 +419,7 @@ def test_transformer_shapes_equal_the_flattened_call(sample_weight, reduction):
     assert value.shape == ((b_, t_) if reduction == "none" else ())
     assert_close(value, flat(hb, w, b), F32)
     grads = jax.grad(scalar(batched, reduction, y.shape), (0, 1, 2))(hb, w, b)
-    expected = jax.grad(scalar(flat, reduction, y.shape), (0, 1, 2))(hb, w, b)
+    expected = jax.jit(jax.grad(scalar(flat, reduction, y.shape), (0, 1, 2)))(hb, w, b)
     assert grads[0].shape == hb.shape
     for g, e in zip(grads, expected, strict=True):
         assert rel_err(g, e) <= GRAD_RTOL
@@ -667,7 +667,7 @@ def test_gradients_of_hyperparameters_and_weights(reduction, path):
     for name, g, e in zip(
         ("label_smoothing", "z_loss", "logit_soft_cap", "sample_weight", "class_weight"),
         jax.grad(ours, (0, 1, 2, 3, 4))(*args),
-        jax.grad(ref, (0, 1, 2, 3, 4))(*args),
+        jax.jit(jax.grad(ref, (0, 1, 2, 3, 4)))(*args),
         strict=True,
     ):
         assert_close(g, e, F32, err_msg=name)
@@ -736,7 +736,9 @@ def test_vmap_over_a_leading_batch_axis():
         return jnp.sum(per_row * jnp.arange(1.0, 4.0))
 
     assert rel_err(jax.jit(ours)(hb, w, b), ref(hb, w, b)) <= LOSS_RTOL
-    for g, e in zip(jax.jit(jax.grad(ours, (0, 1, 2)))(hb, w, b), jax.grad(ref, (0, 1, 2))(hb, w, b), strict=True):
+    for g, e in zip(
+        jax.jit(jax.grad(ours, (0, 1, 2)))(hb, w, b), jax.jit(jax.grad(ref, (0, 1, 2)))(hb, w, b), strict=True
+    ):
         assert rel_err(g, e) <= GRAD_RTOL
 
 
@@ -750,7 +752,7 @@ def test_checkpoint_and_composition():
 
     ref = outer(lambda h, w, b: naive(y, h, w, b, **opts))
     grads = jax.jit(jax.grad(outer(ours), (0, 1, 2)))(h, w, b)
-    for g, e in zip(grads, jax.grad(ref, (0, 1, 2))(h, w, b), strict=True):
+    for g, e in zip(grads, jax.jit(jax.grad(ref, (0, 1, 2)))(h, w, b), strict=True):
         assert rel_err(g, e) <= GRAD_RTOL
 
 
@@ -771,7 +773,7 @@ def test_bfloat16_at_a_large_vocabulary():
 
     value, (dh, dw) = jax.value_and_grad(ours, (0, 1))(h, w)
     assert value.dtype == jnp.float32 and dh.dtype == jnp.bfloat16 and dw.dtype == jnp.bfloat16
-    expected, (eh, ew) = jax.value_and_grad(ref, (0, 1))(h.astype(jnp.float32), w.astype(jnp.float32))
+    expected, (eh, ew) = jax.jit(jax.value_and_grad(ref, (0, 1)))(h.astype(jnp.float32), w.astype(jnp.float32))
     # float32 statistics: the value is as accurate as the float32 naive form of the same inputs;
     # the gradients carry one bfloat16 rounding of the logits' gradient and of the result.
     assert rel_err(value, expected) <= 1e-5
@@ -1072,6 +1074,7 @@ def mesh_results():
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.xdist_group("lce_mesh")  # one worker runs the 8-device script once
 @pytest.mark.parametrize("layout", ["dv", "vd"])
 @pytest.mark.parametrize("reduction", ["sum", "none"])
 def test_vocab_parallel_matches_single_device(mesh_results, reduction, layout):
@@ -1080,6 +1083,7 @@ def test_vocab_parallel_matches_single_device(mesh_results, reduction, layout):
     assert max(grad_errs) <= GRAD_RTOL, grad_errs
 
 
+@pytest.mark.xdist_group("lce_mesh")  # one worker runs the 8-device script once
 def test_vocab_parallel_forward(mesh_results):
     assert mesh_results["vocab_parallel_forward"][0] <= LOSS_RTOL
     # Per chunk: a pmax of the row maxima, then one psum of (sum exp, label logit, sum of logits).
@@ -1087,6 +1091,7 @@ def test_vocab_parallel_forward(mesh_results):
     assert mesh_results["vocab_parallel_nan"] == [1.0, 1.0]
 
 
+@pytest.mark.xdist_group("lce_mesh")  # one worker runs the 8-device script once
 def test_batch_sharded_jit_matches_single_device(mesh_results):
     value_err, *grad_errs = mesh_results["batch_sharded"]
     assert value_err <= LOSS_RTOL

@@ -32,6 +32,8 @@ import pytest
 from . import multiprocess_worker as worker
 
 WORKER = pathlib.Path(worker.__file__).resolve()
+# Its tests share one module fixture: one worker runs them all (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("multiprocess")
 ROOT = WORKER.parents[1]
 TIMEOUT_S = 240
 RTOL = 1e-5

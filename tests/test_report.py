@@ -12,6 +12,8 @@ import pytest
 from jaxloss import _report
 
 ROOT = Path(__file__).resolve().parents[1]
+# Its tests share one module fixture: one worker runs them all (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("report")
 
 
 @pytest.fixture(scope="module")

@@ -193,14 +193,15 @@ def install_newest(venv_python: str, wheel: Path) -> None:
     run([venv_python, "-m", "pip", "install", "--only-binary", ":all:", "--upgrade", *names])
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """The options, and what follows ``--`` (handed to pytest)."""
     pytest_args: list[str] = []
     if "--" in argv:
         at = argv.index("--")
         argv, pytest_args = argv[:at], argv[at + 1 :]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("targets", nargs="*", choices=["floor", "newest"], default=["floor", "newest"])
+    # Checked below, not with choices=: Python 3.11's argparse rejects an empty nargs="*" list against them.
+    parser.add_argument("targets", nargs="*", metavar="{floor,newest}", help="default: both")
     parser.add_argument(
         "--pins", default="", help="exact versions for the floor target, e.g. 'jax==0.8.1 optax==0.2.6'"
     )
@@ -216,6 +217,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=REPO / "build" / "test-range")
     parser.add_argument("--source", type=Path, default=REPO, help="the source tree to test (default: this one)")
     args = parser.parse_args(argv)
+    args.targets = args.targets or ["floor", "newest"]
+    unknown = sorted(set(args.targets) - {"floor", "newest"})
+    if unknown:
+        parser.error(f"unknown targets {unknown} (choose from floor, newest)")
+    return args, pytest_args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, pytest_args = parse_args(sys.argv[1:] if argv is None else argv)
     global ROOT
     ROOT = args.source.resolve()
 

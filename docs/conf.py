@@ -200,10 +200,38 @@ def _gradient_section(app, what, name, obj, options, lines):
 _ALIAS_REF = re.compile(r"TypeAliasForwardRef\('([\w.]+)'\)")
 
 
+# jax's ArrayLike, as Python expands it inside a union (float first where an option says float | ArrayLike).
+_T = r"~?(?:[\w.]*\.)?(?:Array|ndarray|bool|number|int|float|complex)\b"
+_ARRAY_LIKE = re.compile(rf"(?<![\w.~]){_T}(?: \| {_T}){{5,}}")
+_ANNOTATED = re.compile(r"(?:typing\.)?Annotated\[")
+
+
+def _strip_annotated(text: str) -> str:
+    """``Annotated[T, kind]`` becomes ``T``: the option's kind is for the library, its docs say the rest."""
+    while match := _ANNOTATED.search(text):
+        start, open_at = match.start(), match.end() - 1
+        depth, comma, end = 0, None, None
+        for i in range(open_at, len(text)):
+            if text[i] == "[":
+                depth += 1
+            elif text[i] == "]":
+                depth -= 1
+                if depth == 0:
+                    end = i
+                    break
+            elif text[i] == "," and depth == 1 and comma is None:
+                comma = i
+        if end is None or comma is None:
+            break
+        text = text[:start] + text[open_at + 1 : comma] + text[end + 1 :]
+    return text
+
+
 def _alias_names(app, what, name, obj, options, signature, return_annotation):
-    """Sphinx shows an alias inside a union as ``TypeAliasForwardRef('ArrayLike')``: show its name."""
+    """Readable signatures: an alias inside a union (``TypeAliasForwardRef('ArrayLike')``) by its
+    name, ``Annotated[T, kind]`` as ``T``, and the expanded ``ArrayLike`` union as ``ArrayLike``."""
     if signature:
-        signature = _ALIAS_REF.sub(r"\1", signature)
+        signature = _ARRAY_LIKE.sub("ArrayLike", _strip_annotated(_ALIAS_REF.sub(r"\1", signature)))
     if return_annotation:
         return_annotation = _ALIAS_REF.sub(r"\1", return_annotation)
     return signature, return_annotation

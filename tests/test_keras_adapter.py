@@ -547,6 +547,8 @@ def test_without_the_adapter(tmp_path):
 
 
 def test_docs_examples_run(tmp_path, monkeypatch):
+    if not (ROOT / "docs" / "keras.md").is_file():
+        pytest.skip("no docs/ beside this copy of tests/ (the installed-wheel run)")
     page = (ROOT / "docs" / "keras.md").read_text()
     blocks = list(re.finditer(r"```python\n(.*?)```", page, flags=re.S))
     assert len(blocks) >= 3

@@ -20,7 +20,11 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 import pytest
-import torch
+
+try:
+    import torch
+except ImportError:  # make test-range's newest run: no CPU build of torch for its Python
+    torch = None
 from jax.test_util import check_grads
 
 import jaxloss
@@ -171,6 +175,8 @@ PEERS = [
 
 
 def _peer_values(peer, y_true, y_pred, options):
+    if peer.library == "torch" and torch is None:
+        pytest.skip("torch is not installed")
     if peer.library == "optax":
         return np.asarray(peer.fn(jnp.asarray(y_true), jnp.asarray(y_pred), **options))
     t = torch.as_tensor(np.asarray(y_true))

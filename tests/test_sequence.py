@@ -16,8 +16,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-import torch
-import torch.nn.functional as F
+
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:  # make test-range's newest run: no CPU build of torch for its Python
+    torch = F = None
 
 import jaxloss
 
@@ -289,6 +293,8 @@ def test_bad_options_raise(options, message):
 
 
 def _torch_ctc(labels, logits, blank=0, label_lengths=None, logit_lengths=None, zero_infinity=False):
+    if torch is None:
+        pytest.skip("torch is not installed")
     batch, time = logits.shape[:2]
     targets = torch.as_tensor(labels, dtype=torch.int64)
     target_lengths = (targets != blank).sum(1) if label_lengths is None else torch.as_tensor(label_lengths)

@@ -15,7 +15,7 @@ Targets:
 
 Usage::
 
-    python tools/test_range.py [floor] [newest] [--pins "jax==0.8.1 optax==0.2.7"] [--python 3.13]
+    python tools/test_range.py [floor] [newest] [--pins "jax==0.10.0 optax==0.2.8"] [--python 3.13]
                                [--workers N] [--all] [--select tests/test_hinge.py ...]
                                [--dir build/test-range] [--source DIR] [-- PYTEST ARGS]
 
@@ -203,7 +203,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     # Checked below, not with choices=: Python 3.11's argparse rejects an empty nargs="*" list against them.
     parser.add_argument("targets", nargs="*", metavar="{floor,newest}", help="default: both")
     parser.add_argument(
-        "--pins", default="", help="exact versions for the floor target, e.g. 'jax==0.8.1 optax==0.2.6'"
+        "--pins", default="", help="exact versions for the floor target, e.g. 'jax==0.10.0 optax==0.2.8'"
     )
     parser.add_argument("--workers", type=int, default=int(os.environ.get("TEST_RANGE_WORKERS", "2")))
     parser.add_argument("--all", action="store_true", help="the whole grid (--run-slow), not CI's sample")

@@ -67,10 +67,10 @@ def _kld(y_true, y_pred, *, log_input, log_target):
         live, t, log_t = _kld_log_parts(y_true, log_target)
         log_p = jnp.where(live, y_pred, 0.0)
         # The value is linear in y_pred: a NaN there (under a non-zero target, where it is in the
-        # value) would vanish from the gradient. An exact 0 for every other input shows it.
-        nan = jnp.isnan(y_pred) & live
-        shown = jnp.where(nan, y_pred, 0.0)
-        return jnp.sum(jnp.where(live, t * (log_t - log_p), 0.0) + jnp.where(nan, shown * shown, 0.0), axis=-1)
+        # value) would vanish from the gradient. shown^2 is an exact 0 for every other input (its
+        # derivative too, -inf included) and NaN, with a NaN derivative, at that NaN.
+        shown = jnp.where(jnp.isnan(y_pred) & live, y_pred, 0.0)
+        return jnp.sum(jnp.where(live, t * (log_t - log_p), 0.0) + shown * shown, axis=-1)
     t = jnp.clip(jnp.exp(y_true) if log_target else y_true, EPSILON, 1.0)
     return jnp.sum(t * jnp.log(t / jnp.clip(y_pred, EPSILON, 1.0)), axis=-1)
 

@@ -19,7 +19,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import jaxloss
-from jaxloss._core import REGISTRY, ArrayOption, Example, LossSpec, Scalar
+from jaxloss._core import REGISTRY, ArrayOption, Example, LossSpec, PerClass, Scalar
 from jaxloss._inputs import draw_inputs
 
 from .tolerances import F32, assert_close
@@ -29,12 +29,23 @@ EXAMPLES = [(spec, ex) for _, spec in sorted(REGISTRY.items()) if not spec.direc
 DTYPES = [jnp.bfloat16, jnp.float16]
 
 
+def _along_batch(spec: LossSpec, example: Example, name: str) -> bool:
+    """A per-class array option whose class axis is the batch axis (its length is the batch's)."""
+    kind = spec.options[name].kind
+    if not isinstance(kind, PerClass) or np.ndim(example.options[name]) == 0:
+        return False
+    # A loss without the named axis option keeps its classes on the last axis.
+    axis = kind.axis if isinstance(kind.axis, int) else {**spec.defaults, **example.options}.get(kind.axis, -1)
+    return axis % len(example.shape) == 0
+
+
 def _resizable(spec: LossSpec, example: Example) -> bool:
     """Inputs drawn from the domains, no option tied to the batch's shape: the batch size may vary."""
     return (
         example.draw is None
         and example.true_shape is None
         and not any(isinstance(spec.options[k].kind, ArrayOption) for k in example.options)
+        and not any(_along_batch(spec, example, k) for k in example.options)
     )
 
 
@@ -197,3 +208,17 @@ def test_empty_batch(spec, example):
         assert out.size == 0 or (out.shape == () and float(out) == 0.0), (reduction, out)
     dy = jax.grad(lambda p: jnp.sum(spec.function(y_true, p, **example.options)))(jnp.asarray(y_pred))
     assert dy.shape == shape and math.prod(dy.shape) == 0
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_every_resizable_example_takes_any_batch_size(batch):
+    """The strategy's resizing keeps each example valid (traced only: shapes and option checks)."""
+    rng = np.random.default_rng(0)
+    for spec, example in EXAMPLES:
+        if _resizable(spec, example):
+            shape = (batch, *example.shape[1:])
+            y_true, y_pred = draw_inputs(spec, example, rng, shape=shape, extreme=False)
+            out = jax.eval_shape(
+                lambda t, p, s=spec: _call(s, example.options, t, p), y_true, np.asarray(y_pred, np.float32)
+            )
+            assert out.shape == (), (spec.name, example.options)

@@ -18,17 +18,10 @@ import numpy as np
 import optax
 import pytest
 
-try:
-    import torch
-    import torch.nn.functional as F
-except ImportError:  # make test-range's newest run: no CPU build of torch for its Python
-    torch = F = None
-
 import jaxloss
 
 from .tolerances import F32, F64, HALF, assert_close
-
-needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
+from .torch_oracle import F, needs_torch, require_torch, torch
 
 KERAS_HINGES = ["hinge", "squared_hinge", "categorical_hinge"]
 FAMILY = [*KERAS_HINGES, "multiclass_hinge", "multi_margin", "perceptron", "soft_margin", "multilabel_soft_margin"]
@@ -43,10 +36,9 @@ def _fn(name):
     return getattr(jaxloss, name)
 
 
-def _torch(x, dtype=torch.float64):
-    if torch is None:
-        pytest.skip("torch is not installed")
-    return torch.as_tensor(np.asarray(x), dtype=dtype)
+def _torch(x, dtype=None):
+    require_torch()
+    return torch.as_tensor(np.asarray(x), dtype=torch.float64 if dtype is None else dtype)
 
 
 # --------------------------------------------------------------------------
@@ -218,8 +210,6 @@ TORCH_CASES = [
 
 
 def _torch_value(loss, options, y_true, y_pred):
-    if torch is None:
-        pytest.skip("torch is not installed")
     x = _torch(y_pred)
     if loss == "multi_margin":
         weight = None if options.get("class_weight") is None else _torch(options["class_weight"])

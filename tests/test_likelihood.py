@@ -15,24 +15,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-try:
-    import torch
-    import torch.nn.functional as F
-except ImportError:  # make test-range's newest run: no CPU build of torch for its Python
-    torch = F = None
 from jax.experimental import checkify
 
 import jaxloss
 
 from .tolerances import F32, F64, assert_close
-
-needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
+from .torch_oracle import F, needs_torch, require_torch, torch
 
 
 def _torch(x):
-    if torch is None:
-        pytest.skip("torch is not installed")
+    require_torch()
     return torch.as_tensor(np.asarray(x, np.float64))
 
 
@@ -72,8 +64,7 @@ TORCH_CASES = [
 
 
 def _torch_value(loss, options, t, x):
-    if torch is None:
-        pytest.skip("torch is not installed")
+    require_torch()
     if loss == "gaussian_nll":
         var = _torch(options["variance"])
         var = var.expand_as(_torch(x)) if var.ndim == 0 else var

@@ -17,12 +17,6 @@ import keras
 import numpy as np
 import optax
 import pytest
-
-try:
-    import torch
-    import torch.nn.functional as F
-except ImportError:  # make test-range's newest run: no CPU build of torch for its Python
-    torch = F = None
 from jax.test_util import check_grads
 from keras.src.losses.loss import reduce_weighted_values
 
@@ -30,8 +24,7 @@ import jaxloss
 from jaxloss._core import REDUCTIONS, REGISTRY
 
 from .tolerances import F32, F64, HALF, assert_close
-
-needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
+from .torch_oracle import F, needs_torch, require_torch, torch
 
 REDUCTION_IDS = [str(r) for r in REDUCTIONS]
 
@@ -42,8 +35,7 @@ def _embeddings(rng, n, d, norm=1.0):
 
 
 def _torch(x, requires_grad=False):
-    if torch is None:
-        pytest.skip("torch is not installed")
+    require_torch()
     return torch.tensor(np.asarray(x, np.float64), requires_grad=requires_grad)
 
 
@@ -718,8 +710,7 @@ EXTREMES = [
 
 
 def _torch_reference(loss, options, y_true, y_pred):
-    if torch is None:
-        pytest.skip("torch is not installed")
+    require_torch()
     t, p = _torch(y_true), _torch(y_pred)
     if loss == "margin_ranking":
         return F.margin_ranking_loss(p[..., 0], p[..., 1], t, reduction="none", **options)

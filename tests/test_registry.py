@@ -20,11 +20,6 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 import pytest
-
-try:
-    import torch
-except ImportError:  # make test-range's newest run: no CPU build of torch for its Python
-    torch = None
 from jax.test_util import check_grads
 
 import jaxloss
@@ -32,6 +27,7 @@ from jaxloss._core import REDUCTIONS, REGISTRY, Example, LossSpec
 from jaxloss._inputs import draw_inputs
 
 from .tolerances import F32, assert_close
+from .torch_oracle import require_torch, torch
 
 # CI runs a seeded sample of each (example x reduction x weighting) grid; `--run-slow`
 # (make test-all) runs all of it.
@@ -175,8 +171,8 @@ PEERS = [
 
 
 def _peer_values(peer, y_true, y_pred, options):
-    if peer.library == "torch" and torch is None:
-        pytest.skip("torch is not installed")
+    if peer.library == "torch":
+        require_torch()
     if peer.library == "optax":
         return np.asarray(peer.fn(jnp.asarray(y_true), jnp.asarray(y_pred), **options))
     t = torch.as_tensor(np.asarray(y_true))

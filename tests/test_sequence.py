@@ -17,15 +17,10 @@ import numpy as np
 import optax
 import pytest
 
-try:
-    import torch
-    import torch.nn.functional as F
-except ImportError:  # make test-range's newest run: no CPU build of torch for its Python
-    torch = F = None
-
 import jaxloss
 
 from .tolerances import F32, assert_close
+from .torch_oracle import F, require_torch, torch
 
 
 def _data(seed, batch=4, time=9, classes=6, max_len=4, blank=0):
@@ -293,8 +288,7 @@ def test_bad_options_raise(options, message):
 
 
 def _torch_ctc(labels, logits, blank=0, label_lengths=None, logit_lengths=None, zero_infinity=False):
-    if torch is None:
-        pytest.skip("torch is not installed")
+    require_torch()
     batch, time = logits.shape[:2]
     targets = torch.as_tensor(labels, dtype=torch.int64)
     target_lengths = (targets != blank).sum(1) if label_lengths is None else torch.as_tensor(label_lengths)

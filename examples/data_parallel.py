@@ -20,6 +20,7 @@ devices (say, by a test runner), ``main`` runs the script again in a subprocess.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
@@ -54,7 +55,8 @@ NUM_CLASSES = 4
 GLOBAL_BATCH = 256  # 32 examples per device
 
 
-def init_mlp(key: jax.Array, sizes: list[int]) -> list[dict[str, jax.Array]]:
+@functools.partial(jax.jit, static_argnames="sizes")
+def init_mlp(key: jax.Array, sizes: tuple[int, ...]) -> list[dict[str, jax.Array]]:
     params = []
     for k, (n_in, n_out) in zip(jax.random.split(key, len(sizes) - 1), itertools.pairwise(sizes), strict=True):
         params.append({"w": jax.random.normal(k, (n_in, n_out)) * jnp.sqrt(2.0 / n_in), "b": jnp.zeros(n_out)})
@@ -102,8 +104,8 @@ def train(data, steps: int, seed: int, mesh: Mesh | None, desc: str):
     else:
         replicated = NamedSharding(mesh, P())  # every device holds the whole array
         batch_sharded = NamedSharding(mesh, P("data"))  # rows split over the "data" axis
-    params = jax.device_put(init_mlp(jax.random.key(seed), [x_train.shape[1], 128, 128, NUM_CLASSES]), replicated)
-    opt_state = jax.device_put(optimizer.init(params), replicated)
+    params = jax.device_put(init_mlp(jax.random.key(seed), (x_train.shape[1], 128, 128, NUM_CLASSES)), replicated)
+    opt_state = jax.device_put(jax.jit(optimizer.init)(params), replicated)
     # A sharding given for a pytree argument (params, opt_state) applies to all of its leaves.
     train_step = jax.jit(
         step,
@@ -112,7 +114,7 @@ def train(data, steps: int, seed: int, mesh: Mesh | None, desc: str):
     )
     rng = np.random.default_rng(seed)
     losses = []
-    for _ in (bar := tqdm(range(steps), desc=desc, leave=False, ncols=88)):
+    for _ in (bar := tqdm(range(steps), desc=desc, leave=False, ncols=88, mininterval=0.5, disable=None)):
         idx = rng.choice(len(x_train), size=GLOBAL_BATCH, replace=False)
         xb = jax.device_put(x_train[idx], batch_sharded)
         yb = jax.device_put(y_train[idx], batch_sharded)

@@ -25,6 +25,7 @@ only).
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import inspect
 import math
@@ -102,6 +103,7 @@ def batches(docs: list[np.ndarray], batch: int, context: int, rng: np.random.Gen
 # --------------------------------------------------------------------------
 
 
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
 def init(key: jax.Array, vocab: int, d: int, window: int, width: int) -> dict:
     k_embed, k_up, k_down = jax.random.split(key, 3)
     return {
@@ -138,6 +140,16 @@ def next_token(params: dict, window: jax.Array, n: jax.Array, key: jax.Array, te
     h = hidden_states(params, window[None, :])[0, n - 1]
     logits = (params["embedding"] @ h).at[PAD].set(-jnp.inf)
     return jax.random.categorical(key, logits / temperature)
+
+
+@jax.jit
+def both_losses(params: dict, tokens: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """linear_cross_entropy, and the same loss on the explicit ``(B, T, V)`` logits."""
+    h = hidden_states(params, tokens)
+    logits = jnp.einsum("btd,vd->btv", h, params["embedding"])
+    naive = jaxloss.sparse_categorical_crossentropy(labels, logits, from_logits=True, ignore_class=PAD)
+    ours = jaxloss.linear_cross_entropy(labels, h, params["embedding"], weight_layout="vd", ignore_class=PAD)
+    return ours, naive
 
 
 def sample(params: dict, prompt: np.ndarray, length: int, context: int, key: jax.Array, temperature: float):
@@ -189,7 +201,7 @@ def train(args, train_docs, held_out, vocab):
     params = init(jax.random.key(args.seed), len(vocab), args.d, args.window, args.width)
     schedule = optax.warmup_cosine_decay_schedule(0.0, args.lr, min(50, args.steps // 10 + 1), max(args.steps, 2))
     optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(schedule, weight_decay=0.01))
-    opt_state = optimizer.init(params)
+    opt_state = jax.jit(optimizer.init)(params)
     z_loss = 1e-4
 
     @jax.jit
@@ -305,11 +317,7 @@ def main(argv: list[str] | None = None) -> dict:
     params, curve, held = train(args, train_docs, held_out, vocab)
 
     # The loss equals the naive form on the explicit logits (the same value, without the (B, T, V) array).
-    tokens, labels = held[0]
-    h = hidden_states(params, jnp.asarray(tokens))
-    logits = jnp.einsum("btd,vd->btv", h, params["embedding"])
-    naive = jaxloss.sparse_categorical_crossentropy(labels, logits, from_logits=True, ignore_class=PAD)
-    ours = jaxloss.linear_cross_entropy(labels, h, params["embedding"], weight_layout="vd", ignore_class=PAD)
+    ours, naive = both_losses(params, *held[0])
     print(f"held-out batch: linear_cross_entropy {float(ours):.6f}, naive {float(naive):.6f}")
 
     samples = []

@@ -17,6 +17,7 @@ does that). Nothing is downloaded.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import pathlib
 from typing import Any, NamedTuple
@@ -41,7 +42,8 @@ LEARNING_RATE = 2e-3
 logit_grad = jaxloss.grad(jaxloss.sparse_categorical_crossentropy, from_logits=True)
 
 
-def init_mlp(key: jax.Array, sizes: list[int]) -> list[dict[str, jax.Array]]:
+@functools.partial(jax.jit, static_argnames="sizes")
+def init_mlp(key: jax.Array, sizes: tuple[int, ...]) -> list[dict[str, jax.Array]]:
     params = []
     for k, (n_in, n_out) in zip(jax.random.split(key, len(sizes) - 1), itertools.pairwise(sizes), strict=True):
         params.append({"w": jax.random.normal(k, (n_in, n_out)) * jnp.sqrt(2.0 / n_in), "b": jnp.zeros(n_out)})
@@ -106,13 +108,13 @@ def global_norms(grads) -> jax.Array:
 def train(mode: str, data, steps: int, seed: int):
     x_train, y_train, x_test, y_test = data
     key_init, key_noise = jax.random.split(jax.random.key(seed))
-    params = init_mlp(key_init, [x_train.shape[1], 64, 10])
+    params = init_mlp(key_init, (x_train.shape[1], 64, 10))
     if mode == "non-private":
         optimizer = optax.chain(optax.clip_by_global_norm(CLIP_NORM), optax.adam(LEARNING_RATE))
     else:
         sigma = NOISE_MULTIPLIER if mode == "DP-SGD" else 0.0
         optimizer = optax.chain(dp_aggregate(CLIP_NORM, sigma, key_noise), optax.adam(LEARNING_RATE))
-    opt_state = optimizer.init(params)
+    opt_state = jax.jit(optimizer.init)(params)
 
     @jax.jit
     def step(params, opt_state, xb, yb):
@@ -130,7 +132,7 @@ def train(mode: str, data, steps: int, seed: int):
     norms_at = jax.jit(lambda p, xb, yb: global_norms(per_example_grads(p, xb, yb)[0]))
     rng = np.random.default_rng(seed)
     curve, accuracy, norms = [], [], {"first step": np.asarray(norms_at(params, x_train, y_train))}
-    for i in (bar := tqdm(range(steps), leave=False, ncols=88)):
+    for i in (bar := tqdm(range(steps), leave=False, ncols=88, mininterval=0.5, disable=None)):
         idx = rng.choice(len(x_train), size=BATCH, replace=False)
         params, opt_state, loss = step(params, opt_state, x_train[idx], y_train[idx])
         curve.append(float(loss))
@@ -141,32 +143,43 @@ def train(mode: str, data, steps: int, seed: int):
     return {"curve": curve, "accuracy": accuracy, "norms": norms}
 
 
+def max_leaf_diff(a, b) -> jax.Array:
+    return jnp.max(
+        jnp.stack([jnp.max(jnp.abs(u - v)) for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)])
+    )
+
+
 def check_against_autodiff(data, seed: int) -> float:
     """Max |difference| between the per-example gradients above and jax.vmap(jax.grad) of the whole loss."""
     x, y = data[0][:BATCH], data[1][:BATCH]
-    params = init_mlp(jax.random.key(seed), [x.shape[1], 64, 10])
-    ours, _ = per_example_grads(params, x, y)
 
     def loss_one(p, x_i, y_i):
         return jaxloss.sparse_categorical_crossentropy(y_i[None], mlp(p, x_i[None, :]), from_logits=True)
 
-    reference = jax.vmap(jax.grad(loss_one), in_axes=(None, 0, 0))(params, x, y)
-    return max(
-        float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(reference), strict=True)
-    )
+    @jax.jit
+    def max_abs_diff(x, y):
+        params = init_mlp(jax.random.key(seed), (x.shape[1], 64, 10))
+        ours, _ = per_example_grads(params, x, y)
+        reference = jax.vmap(jax.grad(loss_one), in_axes=(None, 0, 0))(params, x, y)
+        return max_leaf_diff(ours, reference)
+
+    return float(max_abs_diff(x, y))
 
 
 def check_against_optax(data, seed: int) -> float:
     """Max |difference| between dp_aggregate and optax.contrib.differentially_private_aggregate without noise."""
-    params = init_mlp(jax.random.key(seed), [data[0].shape[1], 64, 10])
-    grads, _ = per_example_grads(params, data[0][:BATCH], data[1][:BATCH])
-    key = jax.random.key(seed)
-    ours, _ = dp_aggregate(CLIP_NORM, 0.0, key).update(grads, DPState(key))
-    theirs_transform = optax.contrib.differentially_private_aggregate(CLIP_NORM, 0.0, key)
-    theirs, _ = theirs_transform.update(grads, theirs_transform.init(params))
-    return max(
-        float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True)
-    )
+
+    @jax.jit
+    def max_abs_diff(x, y):
+        params = init_mlp(jax.random.key(seed), (x.shape[1], 64, 10))
+        grads, _ = per_example_grads(params, x, y)
+        key = jax.random.key(seed)
+        ours, _ = dp_aggregate(CLIP_NORM, 0.0, key).update(grads, DPState(key))
+        theirs_transform = optax.contrib.differentially_private_aggregate(CLIP_NORM, 0.0, key)
+        theirs, _ = theirs_transform.update(grads, theirs_transform.init(params))
+        return max_leaf_diff(ours, theirs)
+
+    return float(max_abs_diff(data[0][:BATCH], data[1][:BATCH]))
 
 
 def load_data(seed: int):

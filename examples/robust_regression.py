@@ -69,7 +69,7 @@ def load_data(seed: int):
 def fit(objective, x, y, steps: int, seed: int):
     params = {"w": jax.random.normal(jax.random.key(seed), (x.shape[1], 1)) * 0.01, "b": jnp.zeros(1)}
     optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(optax.cosine_decay_schedule(0.05, steps)))
-    opt_state = optimizer.init(params)
+    opt_state = jax.jit(optimizer.init)(params)
 
     @jax.jit
     def step(params, opt_state):
@@ -77,7 +77,7 @@ def fit(objective, x, y, steps: int, seed: int):
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
-    for _ in (bar := tqdm(range(steps), leave=False, ncols=88)):
+    for _ in (bar := tqdm(range(steps), leave=False, ncols=88, mininterval=0.5, disable=None)):
         params, opt_state, loss = step(params, opt_state)
         bar.set_postfix(loss=f"{float(loss):.4f}")
     return params, float(loss)

@@ -18,6 +18,7 @@ samples, whose accuracy is noise.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import pathlib
 import sys
@@ -39,7 +40,8 @@ MIN_BIN = 5  # reliability bins with fewer held-out samples are not drawn
 EVALUATIONS = 60  # held-out points per training curve
 
 
-def init_mlp(key: jax.Array, sizes: list[int]) -> list[dict[str, jax.Array]]:
+@functools.partial(jax.jit, static_argnames="sizes")
+def init_mlp(key: jax.Array, sizes: tuple[int, ...]) -> list[dict[str, jax.Array]]:
     params = []
     for k, (n_in, n_out) in zip(jax.random.split(key, len(sizes) - 1), itertools.pairwise(sizes), strict=True):
         params.append({"w": jax.random.normal(k, (n_in, n_out)) * jnp.sqrt(2.0 / n_in), "b": jnp.zeros(n_out)})
@@ -94,9 +96,9 @@ def _progress(steps: int, desc: str):
 
 def train(objective, data, steps: int, seed: int, batch: int = 128, name: str = ""):
     x_train, y_train, x_test, y_test = data
-    params = init_mlp(jax.random.key(seed), [x_train.shape[1], 256, 128, NUM_CLASSES])
+    params = init_mlp(jax.random.key(seed), (x_train.shape[1], 256, 128, NUM_CLASSES))
     optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(1e-3, weight_decay=1e-3))
-    opt_state = optimizer.init(params)
+    opt_state = jax.jit(optimizer.init)(params)
 
     @jax.jit
     def step(params, opt_state, xb, yb):

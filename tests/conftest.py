@@ -4,6 +4,7 @@ import collections
 import math
 import os
 import random
+import re
 import zlib
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
@@ -42,8 +43,11 @@ def pytest_addoption(parser):
 # Large parametrized grids: CI runs a seeded sample of each (at least SAMPLE_MIN
 # instances, and SAMPLE_FRACTION of them) and deselects the rest at collection time,
 # with the tests marked slow; `--run-slow` (make test-all) runs all.
-SAMPLE_MIN = 2
+SAMPLE_MIN = 1
 SAMPLE_FRACTION = 0.05
+# Every registered loss stays in the sample: each is named by the parameters of at least
+# LOSS_MIN kept instances of the grids (topped up from what the sampler left out).
+LOSS_MIN = 3
 # Minutes `make test-all` (everything, --run-slow) takes on CI's 2 cores, shown in the
 # summary line of a sampled run: make test's minutes plus the minutes of a seeded 5% of
 # what it deselects (`pytest -n 2 --slow-sample 0.05`) times 20. Re-measure after large changes.
@@ -95,7 +99,34 @@ def _sampled_out(items):
             rng = random.Random(zlib.crc32("::".join(key).encode()))
             kept = set(rng.sample(range(len(group)), keep))
             out.update(id(item) for i, item in enumerate(group) if i not in kept)
+    _cover_every_loss(items, out)
     return out
+
+
+def losses_named(item) -> set[str]:
+    """The registered losses a parametrized test's id names (``cpu-ctc[]empty-sum`` names ctc)."""
+    from jaxloss._core import REGISTRY
+
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return set()
+    return set(re.split(r"[^A-Za-z0-9_]+", callspec.id)) & set(REGISTRY)
+
+
+def _cover_every_loss(items, out: set[int]) -> None:
+    """Move sampled-out instances back in until each loss is named by LOSS_MIN kept ones."""
+    from jaxloss._core import REGISTRY
+
+    named = {id(item): losses_named(item) for item in items if "slow" not in item.keywords}
+    count = collections.Counter(name for item_id, names in named.items() if item_id not in out for name in names)
+    spare = sorted((item for item in items if id(item) in out), key=lambda item: zlib.crc32(item.nodeid.encode()))
+    for name in sorted(REGISTRY):
+        for item in spare:
+            if count[name] >= LOSS_MIN:
+                break
+            if id(item) in out and name in named[id(item)]:
+                out.discard(id(item))
+                count.update(named[id(item)])
 
 
 @pytest.hookimpl(trylast=True)  # after -k and -m, so the counts are of what runs
@@ -151,7 +182,7 @@ def pytest_terminal_summary(terminalreporter, config):
     duration = "not yet timed" if TEST_ALL_MINUTES is None else f"about {TEST_ALL_MINUTES:.0f} minutes on 2 cores"
     terminalreporter.write_line(
         f"sampled: ran {sample['kept']} of {sample['total']} collected tests (a seeded "
-        f"{SAMPLE_FRACTION:.0%} of each large grid, at least {SAMPLE_MIN} per grid; "
+        f"{SAMPLE_FRACTION:.0%} of each large grid, at least {SAMPLE_MIN} per grid and {LOSS_MIN} per loss; "
         f"{sample['slow']} marked slow); run everything with `make test-all` (pytest --run-slow, {duration})"
     )
 

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.core import Tracer
 from jax.custom_derivatives import SymbolicZero
+from jax.interpreters.partial_eval import DynamicJaxprTracer
 from jax.typing import ArrayLike
 
 Reduction: TypeAlias = Literal["sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none"] | None
@@ -303,7 +304,8 @@ def _real_dtype(loss: str, name: str, value: Any, what: str) -> None:
         raise ValueError(f"{loss}: {name} must be {what}; received {name}={_shown(value)} of dtype bool.")
 
 
-def _check_scalar(loss: str, name: str, kind: Scalar, value: Any) -> Any:
+def check_scalar_option(loss: str, name: str, kind: Scalar, value: Any) -> Any:
+    """A scalar option by its kind: a number or a 0-d array (possibly traced), in range when concrete."""
     what = "a number" if not kind.optional else "a number or None"
     if value is None:
         if kind.optional:
@@ -375,7 +377,7 @@ def check_option(loss: str, option: Option, value: Any) -> Any:
     if isinstance(kind, Static):
         return _check_static(loss, option.name, kind, value)
     if isinstance(kind, Scalar):
-        return _check_scalar(loss, option.name, kind, value)
+        return check_scalar_option(loss, option.name, kind, value)
     if isinstance(kind, PerClass):
         return _check_per_class(loss, option.name, kind, value)
     return _check_array_option(loss, option.name, kind, value)
@@ -916,10 +918,11 @@ class LossSpec:
 
     def evaluate(self, arrays, sample_weight=None, reduction: Reduction = "sum_over_batch_size", **options):
         static, y_true, y_pred, sw, numeric = self.prepare_call(arrays, sample_weight, reduction, options)
-        if _traced(y_true, y_pred, sw, numeric):
-            # Already inside the caller's trace: a nested jit would only add a call boundary
-            # (and its partial-evaluation split) to the caller's program.
+        if _staged(y_true, y_pred, sw, numeric):
+            # Inside the caller's jit: a nested jit would only add a call boundary to its program.
             return self._forward(reduction, static, y_true, y_pred, sw, numeric)
+        # Concrete inputs, or an eager transformation (jax.grad, vmap, jacfwd outside jit):
+        # the compiled program, so the transformation does not run the formula op by op.
         return _jit_forward(self, reduction, static, y_true, y_pred, sw, numeric)
 
     def closed_form_grad(self, arrays, sample_weight=None, reduction: Reduction = "sum_over_batch_size", **options):
@@ -1033,8 +1036,9 @@ def sparse_prepare(spec: LossSpec, y_true: jax.Array, y_pred: jax.Array, opts: M
     return y_true, y_pred
 
 
-def _traced(*trees: Any) -> bool:
-    return any(isinstance(x, Tracer) for x in jax.tree_util.tree_leaves(trees))
+def _staged(*trees: Any) -> bool:
+    """Some input is a jit (staging) tracer; an eager grad or vmap tracer is not."""
+    return any(isinstance(x, DynamicJaxprTracer) for x in jax.tree_util.tree_leaves(trees))
 
 
 def _as_arrays(y_true, y_pred, sample_weight):

@@ -58,9 +58,8 @@ from ._core import (
     Weighted,
     as_input,
     check_int,
-    check_interval,
-    check_number,
     check_reduction,
+    check_scalar_option,
     class_labels,
     effective_weight,
     is_concrete,
@@ -568,11 +567,9 @@ def _check_arrays(y_true, hidden, weight, bias, class_weight, layout: str, axis_
 
 
 def _check_scalar(name: str, value: Any, low: float, high: float | None = None, *, low_open: bool = False) -> None:
-    """A scalar option: a number or a 0-d array (possibly traced), in range when concrete."""
-    check_number(_NAME, name, value)
-    if np.ndim(value) != 0:
-        raise ValueError(f"{_NAME}: {name} must be a scalar; received {name} of shape {tuple(np.shape(value))}.")
-    check_interval(_NAME, name, value, low, high, low_open=low_open)
+    """A scalar option: a number or a 0-d array (possibly traced), in range when concrete; the
+    rule every loss's scalar options follow (bools, strings and lists are refused)."""
+    check_scalar_option(_NAME, name, Scalar(low, high, low_open=low_open), value)
 
 
 def _as_array(x: Any) -> Any:
@@ -602,7 +599,7 @@ def _linear_cross_entropy(
     check_reduction(_NAME, reduction)
     if not isinstance(weight_layout, str) or weight_layout not in ("dv", "vd"):
         raise ValueError(
-            f"{_NAME}: weight_layout must be 'dv' (weight of shape (d, V)) or 'vd' (shape (V, d)); "
+            f"{_NAME}: weight_layout must be one of 'dv' (weight of shape (d, V)) or 'vd' (shape (V, d)); "
             f"received weight_layout={weight_layout!r}."
         )
     for name, value in (("chunk_size", chunk_size), ("vocab_block", vocab_block)):
@@ -610,6 +607,10 @@ def _linear_cross_entropy(
         if value is not None and value <= 0:
             raise ValueError(f"{_NAME}: {name} must be a positive int or None; received {name}={value!r}.")
     check_int(_NAME, "ignore_class", ignore_class, allow_none=True)
+    try:
+        hash(axis_name)
+    except TypeError:
+        raise ValueError(f"{_NAME}: axis_name must be hashable (a name); received axis_name={axis_name!r}.") from None
     _check_scalar("label_smoothing", label_smoothing, 0.0, 1.0)
     _check_scalar("z_loss", z_loss, 0.0)
     if logit_soft_cap is not None:

@@ -290,7 +290,7 @@ def test_required_option_survives_binding():
     assert_close(jaxloss.grad(bound)(y, p), jaxloss.grad("gaussian_nll", variance=0.5)(y, p))
     assert_close(jaxloss.checked(bound)(y, p), want)
     # inspect.Signature.bind's wording: Python 3.12 adds "keyword-only".
-    with pytest.raises(TypeError, match="gaussian_nll: missing a required (keyword-only )?argument: 'variance'"):
+    with pytest.raises(TypeError, match=r"gaussian_nll: missing a required (keyword-only )?argument: 'variance'"):
         jaxloss.get("gaussian_nll")(y, p)
 
 

@@ -901,7 +901,7 @@ def test_naive_form_needs_the_logits():
         ({"reduction": "avg"}, r"linear_cross_entropy: reduction must be one of .*; received reduction='avg'"),
         (
             {"weight_layout": "VD"},
-            r"linear_cross_entropy: weight_layout must be 'dv' \(weight of shape \(d, V\)\) or 'vd' \(shape \(V, d\)\); "
+            r"linear_cross_entropy: weight_layout must be one of 'dv' \(weight of shape \(d, V\)\) or 'vd' \(shape \(V, d\)\); "
             r"received weight_layout='VD'",
         ),
         (

@@ -1000,11 +1000,12 @@ def grad(
     *,
     sample_weight: Any = None,
     reduction: str | None = "sum_over_batch_size",
-    eps: float = 1e-6,
+    fd_step: float = 1e-6,
     **options: Any,
 ) -> np.ndarray:
     """d loss / d y_pred by central differences of :func:`loss` in float64 (of the sum of the
-    values for ``"none"``); the step is ``eps * max(1, |y_pred|)``. For smooth points."""
+    values for ``"none"``); the step is ``fd_step * max(1, |y_pred|)``. For smooth points.
+    (Not named ``eps``: that is an option of some losses, passed on in ``options``.)"""
     x = _f(y_pred).copy()
     out = np.empty_like(x)
     flat, g = x.reshape(-1), out.reshape(-1)
@@ -1014,7 +1015,12 @@ def grad(
 
     for i in range(flat.size):
         orig = flat[i]
-        h = eps * max(1.0, abs(orig))
+        if np.isinf(orig):
+            # A -inf logit (log 0, or a class a `where` mask leaves out) has no neighbourhood
+            # to difference; it takes no part in the loss, so its derivative is 0.
+            g[i] = 0.0
+            continue
+        h = fd_step * max(1.0, abs(orig))
         flat[i] = orig + h
         up = f(x)
         flat[i] = orig - h

@@ -3,7 +3,8 @@
 Trace, lower and XLA compile at 64 x 16 and 256 x 256 with fresh caches, the two
 interleaved, the minimum of 9 rounds (the least disturbed round on a shared machine); then
 how many programs a sweep of Python-float option values and repeated ``jaxloss.grad``
-factories compile.
+factories compile; then an eager ``jax.grad`` (no ``jit``) of a loss against optax's
+equal: the programs its first call compiles and the median time of a call after it.
 
 At 64 x 16 the elementwise gradient is one loop of 1,024 elements, which LLVM unrolls and
 vectorizes whole on XLA:CPU when the fused kernel is cheap (``jnp.sign``, ``tanh``): that
@@ -11,13 +12,14 @@ kernel compiles several times slower than optax's, whose kernel LLVM leaves as a
 trace and lowering, what jaxloss itself adds, are the same as optax's; at 256 x 256 the
 loop is not unrolled and the compile times match.
 
-    python benchmarks/compile_time.py
+    python benchmarks/compile_time.py [latency] [counts] [eager]   (default: all three)
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import sys
 import time
 
 import jax
@@ -103,7 +105,66 @@ def counts() -> None:
         print(f"{label:<38} compilations {stream.getvalue().count('Compiling'):>3}  {seconds * 1e3:8.0f} ms")
 
 
+def _eager(f, *args) -> tuple[int, float, float]:
+    """Programs compiled by the first eager call of ``f``, its seconds, the median of 15 more."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logging.getLogger("jax").addHandler(handler)
+    try:
+        with jax.log_compiles(True):
+            start = time.perf_counter()
+            jax.block_until_ready(f(*args))
+            first = time.perf_counter() - start
+    finally:
+        logging.getLogger("jax").removeHandler(handler)
+    times = []
+    for _ in range(15):
+        start = time.perf_counter()
+        jax.block_until_ready(f(*args))
+        times.append(time.perf_counter() - start)
+    return stream.getvalue().count("Compiling"), first, float(np.median(times))
+
+
+def eager() -> None:
+    r = np.random.default_rng(0)
+    t, p = (jnp.asarray(r.normal(size=(32, 8)), jnp.float32) for _ in range(2))
+    onehot = jax.nn.one_hot(r.integers(0, 8, 32), 8)
+    labels = jnp.asarray(r.integers(1, 5, (4, 3)), jnp.int32)
+    logits = jnp.asarray(r.normal(size=(4, 10, 6)), jnp.float32)
+    zeros = jnp.zeros((4, 10)), jnp.zeros((4, 3))
+    losses = optax.losses
+    cases = {
+        "huber": (lambda q: jaxloss.huber(t, q), lambda q: losses.huber_loss(q, t).mean(), p),
+        "cce_logits": (
+            lambda q: jaxloss.categorical_crossentropy(onehot, q, from_logits=True),
+            lambda q: losses.softmax_cross_entropy(q, onehot).mean(),
+            p,
+        ),
+        "ctc": (
+            lambda q: jaxloss.ctc(labels, q),
+            lambda q: losses.ctc_loss(q, zeros[0], labels, zeros[1]).mean(),
+            logits,
+        ),
+    }
+    print(
+        f"{'eager jax.grad':<14} {'programs':>8} {'first ms':>9} {'us/call':>8} | {'optax':>5} {'first ms':>9} {'us/call':>8} | ratio"
+    )
+    for name, (ours, theirs, x) in cases.items():
+        jax.clear_caches()
+        n, first, call = _eager(jax.grad(ours), x)
+        m, first_o, call_o = _eager(jax.grad(theirs), x)
+        print(
+            f"{name:<14} {n:>8} {first * 1e3:9.0f} {call * 1e6:8.0f} | {m:>5} {first_o * 1e3:9.0f} "
+            f"{call_o * 1e6:8.0f} | {call / call_o:5.2f}"
+        )
+
+
 if __name__ == "__main__":
-    latency(64, 16)
-    latency(256, 256)
-    counts()
+    parts = sys.argv[1:] or ["latency", "counts", "eager"]
+    if "latency" in parts:
+        latency(64, 16)
+        latency(256, 256)
+    if "counts" in parts:
+        counts()
+    if "eager" in parts:
+        eager()

@@ -304,8 +304,7 @@ def _real_dtype(loss: str, name: str, value: Any, what: str) -> None:
         raise ValueError(f"{loss}: {name} must be {what}; received {name}={_shown(value)} of dtype bool.")
 
 
-def check_scalar_option(loss: str, name: str, kind: Scalar, value: Any) -> Any:
-    """A scalar option by its kind: a number or a 0-d array (possibly traced), in range when concrete."""
+def _check_scalar(loss: str, name: str, kind: Scalar, value: Any) -> Any:
     what = "a number" if not kind.optional else "a number or None"
     if value is None:
         if kind.optional:
@@ -377,7 +376,7 @@ def check_option(loss: str, option: Option, value: Any) -> Any:
     if isinstance(kind, Static):
         return _check_static(loss, option.name, kind, value)
     if isinstance(kind, Scalar):
-        return check_scalar_option(loss, option.name, kind, value)
+        return _check_scalar(loss, option.name, kind, value)
     if isinstance(kind, PerClass):
         return _check_per_class(loss, option.name, kind, value)
     return _check_array_option(loss, option.name, kind, value)

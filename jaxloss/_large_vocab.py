@@ -46,6 +46,7 @@ from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
 from ._core import (
+    REGISTRY,
     ArrayOption,
     Example,
     Fraction,
@@ -58,8 +59,8 @@ from ._core import (
     Weighted,
     as_input,
     check_int,
+    check_option,
     check_reduction,
-    check_scalar_option,
     class_labels,
     effective_weight,
     is_concrete,
@@ -566,12 +567,6 @@ def _check_arrays(y_true, hidden, weight, bias, class_weight, layout: str, axis_
         )
 
 
-def _check_scalar(name: str, value: Any, low: float, high: float | None = None, *, low_open: bool = False) -> None:
-    """A scalar option: a number or a 0-d array (possibly traced), in range when concrete; the
-    rule every loss's scalar options follow (bools, strings and lists are refused)."""
-    check_scalar_option(_NAME, name, Scalar(low, high, low_open=low_open), value)
-
-
 def _as_array(x: Any) -> Any:
     return x if x is None or isinstance(x, jax.Array) else jnp.asarray(x)
 
@@ -607,14 +602,15 @@ def _linear_cross_entropy(
         if value is not None and value <= 0:
             raise ValueError(f"{_NAME}: {name} must be a positive int or None; received {name}={value!r}.")
     check_int(_NAME, "ignore_class", ignore_class, allow_none=True)
-    try:
-        hash(axis_name)
-    except TypeError:
-        raise ValueError(f"{_NAME}: axis_name must be hashable (a name); received axis_name={axis_name!r}.") from None
-    _check_scalar("label_smoothing", label_smoothing, 0.0, 1.0)
-    _check_scalar("z_loss", z_loss, 0.0)
-    if logit_soft_cap is not None:
-        _check_scalar("logit_soft_cap", logit_soft_cap, 0.0, low_open=True)
+    # By the kinds the signature declares, as every loss's options are checked.
+    declared = REGISTRY[_NAME].options
+    for name, value in (
+        ("label_smoothing", label_smoothing),
+        ("z_loss", z_loss),
+        ("logit_soft_cap", logit_soft_cap),
+        ("axis_name", axis_name),
+    ):
+        check_option(_NAME, declared[name], value)
     if path not in ("auto", "fused", "recompute"):
         raise ValueError(f"{_NAME}: path must be 'auto', 'fused' or 'recompute'; received path={path!r}.")
     if isinstance(class_weight, (list, tuple)):

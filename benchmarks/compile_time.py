@@ -17,10 +17,12 @@ loop is not unrolled and the compile times match.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import sys
 import time
+from collections.abc import Callable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -79,9 +81,20 @@ def latency(n: int, c: int) -> None:
         print(f"{name:<14} {f'{n}x{c}':>8} {min(a) * 1e3:10.1f} {min(o) * 1e3:9.1f} {min(a) / min(o):6.2f}")
 
 
-def counts() -> None:
+@contextlib.contextmanager
+def _compilations() -> Iterator[Callable[[], int]]:
+    """Within the block, a function giving how many programs jax has compiled since it began."""
     stream = io.StringIO()
-    logging.getLogger("jax").addHandler(logging.StreamHandler(stream))
+    handler = logging.StreamHandler(stream)
+    logging.getLogger("jax").addHandler(handler)
+    try:
+        with jax.log_compiles(True):
+            yield lambda: stream.getvalue().count("Compiling")
+    finally:
+        logging.getLogger("jax").removeHandler(handler)
+
+
+def counts() -> None:
     r = np.random.default_rng(0)
     y = jnp.asarray(r.integers(0, 10, 64))
     z = jnp.asarray(r.normal(size=(64, 10)), jnp.float32)
@@ -95,34 +108,28 @@ def counts() -> None:
         "jaxloss.grad(huber)(...), 10 calls": lambda i: jaxloss.grad(jaxloss.huber)(t, p),
     }
     for label, call in sweeps.items():
-        stream.truncate(0)
-        stream.seek(0)
-        with jax.log_compiles(True):
+        with _compilations() as compiled:
             start = time.perf_counter()
             for i in range(10):
                 jax.block_until_ready(call(i))
             seconds = time.perf_counter() - start
-        print(f"{label:<38} compilations {stream.getvalue().count('Compiling'):>3}  {seconds * 1e3:8.0f} ms")
+            n = compiled()
+        print(f"{label:<38} compilations {n:>3}  {seconds * 1e3:8.0f} ms")
 
 
 def _eager(f, *args) -> tuple[int, float, float]:
     """Programs compiled by the first eager call of ``f``, its seconds, the median of 15 more."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    logging.getLogger("jax").addHandler(handler)
-    try:
-        with jax.log_compiles(True):
-            start = time.perf_counter()
-            jax.block_until_ready(f(*args))
-            first = time.perf_counter() - start
-    finally:
-        logging.getLogger("jax").removeHandler(handler)
+    with _compilations() as compiled:
+        start = time.perf_counter()
+        jax.block_until_ready(f(*args))
+        first = time.perf_counter() - start
+        n = compiled()
     times = []
     for _ in range(15):
         start = time.perf_counter()
         jax.block_until_ready(f(*args))
         times.append(time.perf_counter() - start)
-    return stream.getvalue().count("Compiling"), first, float(np.median(times))
+    return n, first, float(np.median(times))
 
 
 def eager() -> None:

@@ -103,24 +103,23 @@ def _sampled_out(items):
     return out
 
 
-def losses_named(item) -> set[str]:
-    """The registered losses a parametrized test's id names (``cpu-ctc[]empty-sum`` names ctc)."""
-    from jaxloss._core import REGISTRY
-
+def losses_named(item, losses: set[str]) -> set[str]:
+    """The losses a parametrized test's id names (``cpu-ctc[]empty-sum`` names ctc)."""
     callspec = getattr(item, "callspec", None)
     if callspec is None:
         return set()
-    return set(re.split(r"[^A-Za-z0-9_]+", callspec.id)) & set(REGISTRY)
+    return set(re.split(r"[^A-Za-z0-9_]+", callspec.id)) & losses
 
 
 def _cover_every_loss(items, out: set[int]) -> None:
     """Move sampled-out instances back in until each loss is named by LOSS_MIN kept ones."""
     from jaxloss._core import REGISTRY
 
-    named = {id(item): losses_named(item) for item in items if "slow" not in item.keywords}
+    losses = set(REGISTRY)
+    named = {id(item): losses_named(item, losses) for item in items if "slow" not in item.keywords}
     count = collections.Counter(name for item_id, names in named.items() if item_id not in out for name in names)
     spare = sorted((item for item in items if id(item) in out), key=lambda item: zlib.crc32(item.nodeid.encode()))
-    for name in sorted(REGISTRY):
+    for name in sorted(losses):
         for item in spare:
             if count[name] >= LOSS_MIN:
                 break

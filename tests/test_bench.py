@@ -5,7 +5,6 @@ The benchmarks are a package of the source checkout, not of the wheel: from a wh
 this module is collected and skipped.
 """
 
-import importlib.util
 import json
 import math
 import os
@@ -26,9 +25,11 @@ harness = pytest.importorskip(
 )
 from benchmarks import malloc  # noqa: E402
 
+from .torch_oracle import torch  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 # The PyTorch peer runs where torch is installed (make test-range's newest run has none).
-TORCH = ("torch",) if importlib.util.find_spec("torch") is not None else ()
+TORCH = ("torch",) if torch is not None else ()
 # Its tests share one module fixture: one worker runs them all (make test: --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("bench")
 IMPL_KEYS = {

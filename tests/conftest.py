@@ -13,6 +13,11 @@ import jax
 import pytest
 from hypothesis import HealthCheck, settings
 
+from .xla_flags import use_fast_compile_flags
+
+use_fast_compile_flags()  # before any test starts a backend: XLA reads XLA_FLAGS then, not at import
+
+
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 settings.register_profile(

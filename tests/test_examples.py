@@ -5,6 +5,8 @@ import pathlib
 
 import pytest
 
+from .xla_flags import CHOSEN
+
 EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -89,7 +91,9 @@ def test_data_parallel_fast(tmp_path):
         f"metrics = module.main(['--steps', '40', '--out', {str(tmp_path)!r}])\n"
         "print('METRICS', json.dumps(metrics))\n"
     )
+    # No device count in XLA_FLAGS (the suite's compile flags stay, see tests/conftest.py).
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["XLA_FLAGS"] = os.environ.get(CHOSEN, "")
     env["JAX_PLATFORMS"] = "cpu"
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -986,7 +986,7 @@ def test_axis_name_needs_a_vocabulary_split_weight():
 MESH_SCRIPT = textwrap.dedent(
     """
     import json, os, sys
-    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
+    os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
     import jax, jax.numpy as jnp, numpy as np
     from jax.sharding import NamedSharding, PartitionSpec as P
     sys.path.insert(0, os.getcwd())
@@ -1076,7 +1076,9 @@ MESH_SCRIPT = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def mesh_results():
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
+    # The suite's XLA_FLAGS (tests/conftest.py) and eight host devices.
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=8".strip()
+    env = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"}
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     proc = subprocess.run(
         [sys.executable, "-c", MESH_SCRIPT], cwd=root, env=env, capture_output=True, text=True, timeout=600

@@ -30,6 +30,7 @@ import numpy as np
 import pytest
 
 from . import multiprocess_worker as worker
+from .xla_flags import CHOSEN
 
 WORKER = pathlib.Path(worker.__file__).resolve()
 # Its tests share one module fixture: one worker runs them all (make test: --dist loadgroup).
@@ -48,7 +49,8 @@ def _free_port() -> int:
 def _run_workers(out: pathlib.Path, cases: str) -> list[dict[str, np.ndarray]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_"))}
     env.update(
-        XLA_FLAGS=f"--xla_force_host_platform_device_count={worker.LOCAL_DEVICES}",
+        # The suite's compile flags (tests/conftest.py), if any, and the host devices.
+        XLA_FLAGS=f"{os.environ.get(CHOSEN, '')} --xla_force_host_platform_device_count={worker.LOCAL_DEVICES}".strip(),
         JAX_PLATFORMS="cpu",
         PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]),
     )

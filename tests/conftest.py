@@ -56,7 +56,7 @@ LOSS_MIN = 3
 # Minutes `make test-all` (everything, --run-slow) takes on CI's 2 cores, shown in the
 # summary line of a sampled run: make test's minutes plus the minutes of a seeded 5% of
 # what it deselects (`pytest -n 2 --slow-sample 0.05`) times 20. Re-measure after large changes.
-TEST_ALL_MINUTES: float | None = 95
+TEST_ALL_MINUTES: float | None = 40
 
 # Registered here as well as in pyproject.toml, so a copy of tests/ run against an
 # installed wheel (tools/test_range.py) behaves as the source tree does.

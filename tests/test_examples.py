@@ -91,7 +91,7 @@ def test_data_parallel_fast(tmp_path):
         f"metrics = module.main(['--steps', '40', '--out', {str(tmp_path)!r}])\n"
         "print('METRICS', json.dumps(metrics))\n"
     )
-    # No device count in XLA_FLAGS (the suite's compile flags stay, see tests/conftest.py).
+    # No device count in XLA_FLAGS (the suite's compile flags stay, see tests/xla_flags.py).
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     env["XLA_FLAGS"] = os.environ.get(CHOSEN, "")
     env["JAX_PLATFORMS"] = "cpu"

@@ -1076,7 +1076,7 @@ MESH_SCRIPT = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def mesh_results():
-    # The suite's XLA_FLAGS (tests/conftest.py) and eight host devices.
+    # The suite's XLA_FLAGS (tests/xla_flags.py) and eight host devices.
     flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=8".strip()
     env = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"}
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

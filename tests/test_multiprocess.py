@@ -49,7 +49,7 @@ def _free_port() -> int:
 def _run_workers(out: pathlib.Path, cases: str) -> list[dict[str, np.ndarray]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_"))}
     env.update(
-        # The suite's compile flags (tests/conftest.py), if any, and the host devices.
+        # The suite's compile flags (tests/xla_flags.py), if any, and the host devices.
         XLA_FLAGS=f"{os.environ.get(CHOSEN, '')} --xla_force_host_platform_device_count={worker.LOCAL_DEVICES}".strip(),
         JAX_PLATFORMS="cpu",
         PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]),

@@ -1243,9 +1243,15 @@ def register_direct(
             raise RuntimeError(f"loss {name!r} registered twice")
         if not examples or any(e.draw is None for e in examples):
             raise TypeError(f"register_direct({name}): every example draws its arrays by hand.")
+
+        @functools.wraps(fn)
+        def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            spec.bind(args, kwargs)  # a misspelt or missing argument: the error names the loss
+            return fn(*args, **kwargs)
+
         spec = LossSpec(
             name=name,
-            function=fn,
+            function=call,
             signature=inspect.signature(fn),
             arrays=arrays,
             options=options,
@@ -1273,8 +1279,8 @@ def register_direct(
         for example in examples:
             spec.check_options(example.options)
         REGISTRY[name] = spec
-        fn.spec = spec  # type: ignore[attr-defined]
-        return fn
+        call.spec = spec  # type: ignore[attr-defined]
+        return call
 
     return deco
 

@@ -396,9 +396,13 @@ class HingeOneHot(Distribution):
         return 2.0 * x - 1.0 if self.signed else x
 
     def rules(self, x, options, y_pred):
-        signed = jnp.all((x == 1) | (x == -1), axis=-1, keepdims=True) & (jnp.sum(x == 1, axis=-1, keepdims=True) == 1)
-        signed = jnp.broadcast_to(signed, x.shape)
-        rules = [(bad & ~signed, rule) for bad, rule in super().rules(x, options, y_pred)]
+        ax = _axis(self.axis, options)
+        row = jnp.all((x == 1) | (x == -1), axis=ax, keepdims=True) & (jnp.sum(x == 1, axis=ax, keepdims=True) == 1)
+        rules = []
+        # A probability rule is per entry or, with its row sums, per row: a signed row passes both.
+        for bad, *rest in super().rules(x, options, y_pred):
+            signed = jnp.broadcast_to(row, x.shape) if bad.shape == x.shape else jnp.squeeze(row, ax)
+            rules.append((bad & ~signed, *rest))
         return [(~jnp.isfinite(x), "must be finite (found NaN or infinity)"), *rules]
 
 

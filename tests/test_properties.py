@@ -22,6 +22,7 @@ import jaxloss
 from jaxloss._core import REGISTRY, ArrayOption, Example, LossSpec, PerClass, Scalar
 from jaxloss._inputs import draw_inputs
 
+from . import reference
 from .tolerances import F32, assert_close
 
 # A loss that computes itself (linear_cross_entropy) is property-tested in its own suite.
@@ -202,10 +203,17 @@ def test_empty_batch(spec, example):
     shape = (0, *example.shape[1:])
     y_true, y_pred = draw_inputs(spec, example, np.random.default_rng(0), shape=shape)
     y_pred = np.asarray(y_pred, np.float32)
+    # A batch-wide loss (dice and tversky over every axis, as Keras's) has one value even for
+    # no samples: the float64 reference's. Per-sample losses sum to 0 over no samples.
+    batch_wide = spec.function(y_true, y_pred, reduction="none", **example.options).shape == ()
     for reduction in ("sum", "sum_over_batch_size", "mean_with_sample_weight", "none"):
         out = spec.function(y_true, y_pred, reduction=reduction, **example.options)
         assert out.dtype == jnp.float32
-        assert out.size == 0 or (out.shape == () and float(out) == 0.0), (reduction, out)
+        if batch_wide:
+            want = reference.loss(spec.name, y_true, y_pred, sample_weight=None, reduction=reduction, **example.options)
+            assert_close(out, want, F32, reduction)
+        else:
+            assert out.size == 0 or (out.shape == () and float(out) == 0.0), (reduction, out)
     dy = jax.grad(lambda p: jnp.sum(spec.function(y_true, p, **example.options)))(jnp.asarray(y_pred))
     assert dy.shape == shape and math.prod(dy.shape) == 0
 

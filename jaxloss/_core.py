@@ -290,13 +290,7 @@ def _check_static(loss: str, name: str, kind: Static, value: Any) -> Any:
             hash(value)
         except TypeError:
             raise ValueError(f"{loss}: {name} must be hashable (a name); received {name}={value!r}.") from None
-    integral = all(isinstance(c, int) and not isinstance(c, bool) for c in kind.choices)
-    if (
-        kind.choices
-        and integral
-        and not isinstance(value, (bool, np.bool_))
-        and isinstance(value, (float, np.floating))
-    ):
+    if isinstance(value, (float, np.floating)) and kind.choices and all(type(c) is int for c in kind.choices):
         # 1.0 == 1, but a float where the signature says Literal[1, 2] is a type error, not a choice.
         raise ValueError(f"{loss}: {name} must be an int; received {name}={value!r}.")
     if kind.choices and (isinstance(value, (bool, np.bool_)) or value not in kind.choices):

@@ -205,9 +205,10 @@ def test_empty_batch(spec, example):
     y_pred = np.asarray(y_pred, np.float32)
     # A batch-wide loss (dice and tversky over every axis, as Keras's) has one value even for
     # no samples: the float64 reference's. Per-sample losses sum to 0 over no samples.
-    batch_wide = spec.function(y_true, y_pred, reduction="none", **example.options).shape == ()
-    for reduction in ("sum", "sum_over_batch_size", "mean_with_sample_weight", "none"):
-        out = spec.function(y_true, y_pred, reduction=reduction, **example.options)
+    reductions = ("sum", "sum_over_batch_size", "mean_with_sample_weight", "none")
+    outs = {r: spec.function(y_true, y_pred, reduction=r, **example.options) for r in reductions}
+    batch_wide = outs["none"].shape == ()
+    for reduction, out in outs.items():
         assert out.dtype == jnp.float32
         if batch_wide:
             want = reference.loss(spec.name, y_true, y_pred, sample_weight=None, reduction=reduction, **example.options)
